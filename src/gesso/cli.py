@@ -1,0 +1,155 @@
+"""`gesso ...` commands: thin wrappers over the layers; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn, Optional
+
+import typer
+
+from gesso.settings import get_settings
+
+app = typer.Typer(help="Gesso: in-house image generation.", no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(help="Datasets: build the emoji corpus, validate a folder.", no_args_is_help=True)
+train_app = typer.Typer(help="Training: autoencoder, base denoiser, recogniser.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit code 2: the CLI's shape for bad input."""
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(2)
+
+
+@app.command()
+def generate(
+    prompt: Annotated[Optional[str], typer.Argument(help="What to draw.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name or pipeline folder.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Images per prompt.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the first image (image k: seed+k).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Sampling steps.")] = None,
+    guidance: Annotated[Optional[float], typer.Option(help="Classifier-free guidance scale.")] = None,
+    size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT; the model's native size by default.")] = None,
+    negative: Annotated[str, typer.Option(help="Negative prompt.")] = "",
+    sampler: Annotated[Optional[str], typer.Option(help="euler or dpm.")] = None,
+    prompts_file: Annotated[Optional[Path], typer.Option(help="JSONL of {id, prompt, ...} lines.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 8,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
+) -> None:
+    """Generate PNGs and print their paths, one per line."""
+    from gesso.engine import file_generation
+
+    settings = get_settings()
+    if (prompt is None) == (prompts_file is None):
+        fail("give either a PROMPT or --prompts-file")
+    if not 1 <= batch_size <= 64:
+        fail("--batch-size must be between 1 and 64")
+    try:
+        paths = file_generation.generate_to_files(
+            settings,
+            prompt=prompt,
+            prompts_file=prompts_file,
+            model=model or settings.default_model,
+            n=n,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            size=size,
+            negative=negative,
+            sampler=sampler or settings.default_sampler,
+            batch_size=batch_size,
+            out_dir=out,
+            rng=random.Random(),
+        )
+    except file_generation.GenerationInputError as exc:
+        fail(str(exc))
+    for path in paths:
+        typer.echo(str(path))
+
+
+@data_app.command("build-emoji")
+def build_emoji(
+    out: Annotated[Path, typer.Option(help="Dataset folder to write.")],
+    styles: Annotated[str, typer.Option(help="Comma-separated: google, twitter, fluent3d.")] = "google,twitter",
+    cache: Annotated[Path, typer.Option(help="Where npm tarballs are kept.")] = Path(".npm-packs"),
+    limit: Annotated[Optional[int], typer.Option(help="At most this many images per style.")] = None,
+) -> None:
+    """Fetch the emoji npm packages (npm pack) and write images + metadata.jsonl."""
+    from gesso.data.emoji_corpus import build_emoji_corpus
+    from gesso.data.npm_packages import PackageFetchError
+    from gesso.data.validation import validate_dataset
+
+    try:
+        rows = build_emoji_corpus(out, cache, tuple(s.strip() for s in styles.split(",") if s.strip()), limit=limit)
+    except (ValueError, PackageFetchError) as exc:
+        fail(str(exc))
+    report = validate_dataset(out)
+    if not report.ok:
+        fail(report.summary().replace("\n", "; "))
+    typer.echo(f"{len(rows)} images in {out}")
+
+
+@data_app.command("validate")
+def validate(
+    folder: Annotated[Path, typer.Argument(help="Dataset folder with metadata.jsonl.")],
+    allow_missing_captions: Annotated[bool, typer.Option(help="Accept empty captions.")] = False,
+) -> None:
+    """Check a dataset folder; list every bad row and exit 2 if there is one."""
+    from gesso.data.validation import validate_dataset
+
+    report = validate_dataset(folder, require_captions=not allow_missing_captions)
+    if not report.ok:
+        for problem in report.problems[1:]:
+            sys.stderr.write(f"  {problem}\n")
+        fail(f"{len(report.problems)} bad row(s); first: {report.problems[0]}")
+    typer.echo(report.summary())
+
+
+@train_app.command("autoencoder")
+def train_autoencoder_cmd(
+    config: Annotated[Path, typer.Option(help="YAML run config.")] = Path("configs/autoencoder.yaml"),
+    max_steps: Annotated[Optional[int], typer.Option(help="Override max_steps.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option(help="Override out_dir.")] = None,
+) -> None:
+    """Train (or resume) the autoencoder from a committed config."""
+    from gesso.train.autoencoder_loop import train_autoencoder
+    from gesso.train.run_config import AutoencoderRunConfig
+
+    cfg = _load_config(config, AutoencoderRunConfig, {"max_steps": max_steps, "out_dir": out_dir})
+    typer.echo(str(train_autoencoder(cfg)))
+
+
+@train_app.command("base")
+def train_base_cmd(
+    config: Annotated[Path, typer.Option(help="YAML run config.")] = Path("configs/base.yaml"),
+    max_steps: Annotated[Optional[int], typer.Option(help="Override max_steps.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option(help="Override out_dir.")] = None,
+) -> None:
+    """Train (or resume) the base denoiser from a committed config; prints the pipeline folder."""
+    from gesso.train.base_loop import train_base
+    from gesso.train.run_config import BaseRunConfig
+
+    cfg = _load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir})
+    typer.echo(str(train_base(cfg)))
+
+
+def _load_config(path: Path, cls: type, overrides: dict):
+    from gesso.train.run_config import load_run_config
+
+    if not path.is_file():
+        fail(f"config file {path} not found")
+    try:
+        return load_run_config(path, cls, overrides)
+    except (ValueError, TypeError) as exc:
+        fail(str(exc))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

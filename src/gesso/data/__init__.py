@@ -1,0 +1,1 @@
+"""Dataset format, validation of untrusted images, corpus builders (never calls the model)."""

@@ -1,0 +1,1 @@
+"""Model registry, pipeline cache, device and dtype choice (no tenants)."""

@@ -1,0 +1,73 @@
+"""Dynamic batching: group compatible requests and run each group as one pipeline call."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+import torch
+
+from gesso.engine.generation_request import GenerationRequest
+from gesso.model.pipeline_gesso import GessoPipeline
+
+
+@dataclass(frozen=True)
+class ImageSlot:
+    """One image to make: which request it belongs to, its index in it and its seed."""
+
+    request: int
+    index: int
+    seed: int
+
+
+def batch_key(req: GenerationRequest) -> tuple:
+    """Requests with equal keys may share a pipeline call (same steps, guidance and size)."""
+    return (req.steps, req.guidance, req.size)
+
+
+def resolve_seeds(requests: list[GenerationRequest], rng: random.Random) -> list[GenerationRequest]:
+    """Give every request without a seed a random one, so that each image can be reproduced."""
+    return [r if r.seed is not None else replace(r, seed=rng.randrange(2**31)) for r in requests]
+
+
+def plan_batches(requests: list[GenerationRequest], max_batch: int) -> list[list[ImageSlot]]:
+    """Split all images of all requests into batches of at most `max_batch` compatible images.
+
+    Image k of a request gets seed `seed + k`; order inside a batch follows request order.
+    Every request must already carry a seed (see `resolve_seeds`).
+    """
+    groups: dict[tuple, list[ImageSlot]] = {}
+    for i, req in enumerate(requests):
+        assert req.seed is not None, "resolve seeds before planning"
+        for k in range(req.n):
+            groups.setdefault(batch_key(req), []).append(ImageSlot(i, k, req.seed + k))
+    batches = []
+    for slots in groups.values():
+        batches += [slots[j : j + max_batch] for j in range(0, len(slots), max_batch)]
+    return batches
+
+
+def run_batch(
+    pipe: GessoPipeline,
+    requests: list[GenerationRequest],
+    slots: list[ImageSlot],
+    step_callback: Callable[[int, int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Generate one planned batch; returns uint8 images (B, 3, H, W) in slot order."""
+    first = requests[slots[0].request]
+    return pipe(
+        [requests[s.request].prompt for s in slots],
+        negative_prompt=[requests[s.request].negative for s in slots],
+        num_inference_steps=first.steps,
+        guidance_scale=first.guidance,
+        seed=[s.seed for s in slots],
+        width=first.size[0],
+        height=first.size[1],
+        output_type="pt",
+        step_callback=step_callback,
+    )
+
+
+def count_images(batches: Iterable[list[ImageSlot]]) -> int:
+    return sum(len(b) for b in batches)

@@ -1,0 +1,104 @@
+"""Generate images for the CLI: resolve the model, check inputs, batch, write PNG files."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gesso.engine.batching import count_images, plan_batches, resolve_seeds, run_batch
+from gesso.engine.device import pick_device
+from gesso.engine.generation_request import (
+    BadRequest,
+    GenerationRequest,
+    check_request,
+    parse_size,
+    read_prompts_file,
+)
+from gesso.engine.image_files import save_png, slugify
+from gesso.engine.model_registry import UnknownModel, resolve_model
+from gesso.engine.pipeline_cache import PipelineCache
+from gesso.model.samplers import SAMPLERS
+from gesso.settings import Settings
+
+
+class GenerationInputError(ValueError):
+    """Anything the caller must fix: unknown model, bad size, values out of range, bad file."""
+
+
+def generate_to_files(
+    settings: Settings,
+    *,
+    prompt: str | None,
+    prompts_file: Path | None,
+    model: str,
+    n: int,
+    seed: int | None,
+    steps: int | None,
+    guidance: float | None,
+    size: str | None,
+    negative: str,
+    sampler: str,
+    batch_size: int,
+    out_dir: Path,
+    rng: random.Random,
+) -> list[Path]:
+    """Write `out_dir/<slug>_<seed>.png` (one prompt) or `out_dir/<id>_<k>.png` (prompts file).
+
+    Every input is checked before the model runs; raises GenerationInputError with one line.
+    """
+    try:
+        model_dir = resolve_model(model, settings.models_dir)
+    except UnknownModel as exc:
+        raise GenerationInputError(str(exc)) from None
+    if sampler not in SAMPLERS:
+        raise GenerationInputError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    try:
+        device = pick_device(settings.device)
+    except ValueError as exc:
+        raise GenerationInputError(str(exc)) from None
+    pipe = PipelineCache(device).get(model_dir, sampler)
+    supported = pipe.supported_sizes()
+    try:
+        defaults = GenerationRequest(
+            prompt=prompt or "",
+            n=n,
+            seed=seed,
+            steps=steps or settings.default_steps,
+            guidance=settings.default_guidance if guidance is None else guidance,
+            size=parse_size(size, supported) if size else supported[0],
+            negative=negative,
+        )
+        if prompts_file is not None:
+            requests = read_prompts_file(
+                prompts_file, defaults, supported, settings.max_images_per_request, settings.max_steps
+            )
+        else:
+            requests = [check_request(defaults, settings.max_images_per_request, settings.max_steps, supported)]
+    except BadRequest as exc:
+        raise GenerationInputError(str(exc)) from None
+
+    requests = resolve_seeds(requests, rng)
+    batches = plan_batches(requests, batch_size)
+    paths: list[Path] = []
+    with tqdm(total=count_images(batches), desc="generate", unit="img", disable=len(batches) < 2) as bar:
+        for slots in batches:
+            images = run_batch(pipe, requests, slots)
+            for slot, image in zip(slots, images):
+                req = requests[slot.request]
+                name = f"{req.id}_{slot.index}.png" if prompts_file else f"{slugify(req.prompt)}_{slot.seed}.png"
+                params = {
+                    "prompt": req.prompt,
+                    "negative_prompt": req.negative,
+                    "seed": slot.seed,
+                    "steps": req.steps,
+                    "guidance_scale": req.guidance,
+                    "sampler": sampler,
+                    "model": model,
+                }
+                paths.append(save_png(image, out_dir / name, params))
+            bar.update(len(slots))
+    return paths
+
+

@@ -1,0 +1,1 @@
+"""Training loops: autoencoder, base denoiser, recogniser; checkpoints and evaluation."""

@@ -1,0 +1,154 @@
+"""Pretrain the denoiser with flow matching on cached latents and text states.
+
+Per step: pick rows and one caption variant each, drop captions with probability
+`caption_dropout` (for classifier-free guidance), draw logit-normal times, regress the velocity.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from gesso.data.dataset_format import read_rows
+from gesso.model.denoiser import DENOISER_PRESETS, build_denoiser
+from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_target
+from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.model.samplers import make_scheduler
+from gesso.model.text_encoder import load_text_encoder
+from gesso.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from gesso.train.feature_cache import build_feature_cache
+from gesso.train.run_config import BaseRunConfig
+from gesso.train.sample_grid import save_grid
+
+
+def make_batch(
+    features: dict[str, torch.Tensor],
+    batch_size: int,
+    caption_dropout: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(latents (B, C, h, w), text states (B, L, D) float, mask (B, L)) for one training step."""
+    n, variants = features["states"].shape[:2]
+    idx = torch.randint(0, n, (batch_size,), generator=generator)
+    which = torch.randint(0, variants, (batch_size,), generator=generator)
+    states = features["states"][idx, which].float()
+    mask = features["masks"][idx, which].long()
+    drop = torch.rand(batch_size, generator=generator) < caption_dropout
+    if drop.any():
+        states[drop] = features["empty_states"].float()
+        mask[drop] = features["empty_mask"].long()
+    return features["latents"][idx], states, mask
+
+
+def flow_matching_loss(
+    model: torch.nn.Module,
+    latents: torch.Tensor,
+    states: torch.Tensor,
+    mask: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """MSE between predicted and true velocity at logit-normal times (t scaled to 0..1000)."""
+    t = logit_normal_timesteps(latents.shape[0], generator).to(latents.device)
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
+    x_t = noisy_sample(latents, noise, t)
+    pred = model(
+        x_t, encoder_hidden_states=states, encoder_attention_mask=mask, timestep=t * 1000, return_dict=False
+    )[0]
+    return F.mse_loss(pred.float(), velocity_target(latents, noise))
+
+
+def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
+    """Train (or resume) the base denoiser; return the folder of the final pipeline (EMA weights)."""
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    torch.manual_seed(config.seed)
+    out_dir = Path(config.out_dir)
+    data_dir = Path(config.data_dir)
+    rows = read_rows(data_dir)
+
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(config.autoencoder_dir, use_safetensors=True).eval()
+    text_encoder, tokenizer = load_text_encoder()
+    transformer = build_denoiser(DENOISER_PRESETS[config.preset])
+    pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
+    image_size = pipe.native_size
+    features = build_feature_cache(pipe, data_dir, rows, out_dir / "cache", image_size)
+
+    ema = EMAModel(transformer.parameters(), decay=config.ema_decay)
+    ema_holder = build_denoiser(DENOISER_PRESETS[config.preset])
+    optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    generator = torch.Generator().manual_seed(config.seed)
+    step = 0
+    if (ckpt := latest_checkpoint(out_dir / "checkpoints")) is not None:
+        step, state = load_checkpoint(ckpt, {"transformer": transformer, "ema": ema_holder}, optimizer)
+        ema.shadow_params = [p.detach().clone() for p in ema_holder.parameters()]
+        ema.optimization_step = step
+        generator.set_state(state["generator"])
+    transformer.train()
+    model, optimizer = accelerator.prepare(transformer, optimizer)
+
+    bar = tqdm(total=config.max_steps, initial=step, desc="base", disable=not progress)
+    started, seen = time.perf_counter(), 0
+    while step < config.max_steps:
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, step)
+        latents, states, mask = make_batch(features, config.batch_size, config.caption_dropout, generator)
+        device = accelerator.device
+        with accelerator.autocast():
+            loss = flow_matching_loss(model, latents.to(device), states.to(device), mask.to(device), generator)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.step(accelerator.unwrap_model(model).parameters())
+        step += 1
+        seen += config.batch_size
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
+        if step % config.checkpoint_every == 0 or step == config.max_steps:
+            ema.copy_to(ema_holder.parameters())
+            ckpt = save_checkpoint(
+                out_dir / "checkpoints",
+                step,
+                {"transformer": accelerator.unwrap_model(model), "ema": ema_holder},
+                optimizer,
+                {"generator": generator.get_state()},
+                {"config": asdict(config), "loss": loss.item()},
+            )
+            if config.sample_prompts:
+                _sample_grid(pipe, ema_holder, config.sample_prompts, ckpt / "samples.png")
+    bar.close()
+    ema.copy_to(ema_holder.parameters())
+    final = out_dir / "final"
+    shipped = GessoPipeline(ema_holder.eval(), vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
+    shipped.save_pretrained(final)
+    (final / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    return final
+
+
+def _learning_rate(config: BaseRunConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+    cosine = 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
+    return config.learning_rate * (0.1 + 0.9 * cosine)
+
+
+@torch.no_grad()
+def _sample_grid(pipe: GessoPipeline, weights: torch.nn.Module, prompts: list[str], path: Path) -> None:
+    training = pipe.transformer
+    pipe.transformer = weights.eval()
+    try:
+        images = pipe(prompts, seed=0, num_inference_steps=20, guidance_scale=4.0, output_type="pt")
+        save_grid(images, path, columns=min(8, len(prompts)))
+    finally:
+        pipe.transformer = training.train()

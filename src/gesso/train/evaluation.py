@@ -1,0 +1,129 @@
+"""Prompt adherence and diversity of a pipeline, measured with the independent recogniser."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.train.recogniser_net import Recogniser
+
+
+@dataclass
+class EvalReport:
+    concepts: int
+    top1: float
+    top5: float
+    paraphrases: int
+    paraphrase_top1: float
+    paraphrase_top5: float
+    chance_top5: float
+    diversity: float
+    reference_diversity: float
+    steps: int
+    guidance: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _to_model_range(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div(127.5).sub(1.0)
+
+
+@torch.no_grad()
+def ranks_of_targets(recogniser: Recogniser, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Rank (0 = best) of each target class in the recogniser's logits for uint8 images."""
+    logits = recogniser(_to_model_range(images))
+    target_logit = logits.gather(1, targets.view(-1, 1))
+    return (logits > target_logit).sum(1)
+
+
+@torch.no_grad()
+def generate_batched(
+    pipe: GessoPipeline, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int, desc: str
+) -> torch.Tensor:
+    out = []
+    for i in tqdm(range(0, len(prompts), batch), desc=desc, unit="batch"):
+        out.append(
+            pipe(prompts[i : i + batch], seed=seeds[i : i + batch], num_inference_steps=steps,
+                 guidance_scale=guidance, output_type="pt")
+        )
+    return torch.cat(out)
+
+
+def mean_pairwise_distance(features: torch.Tensor) -> float:
+    """Mean cosine distance over all pairs of rows of (K, D)."""
+    f = F.normalize(features, dim=-1)
+    pairs = list(itertools.combinations(range(len(f)), 2))
+    return float(sum(1 - (f[a] @ f[b]) for a, b in pairs) / len(pairs))
+
+
+@torch.no_grad()
+def evaluate(
+    pipe: GessoPipeline,
+    recogniser: Recogniser,
+    labels: list[dict],
+    paraphrase_file: Path,
+    steps: int = 20,
+    guidance: float = 4.0,
+    limit: int | None = None,
+    batch: int = 32,
+    diversity_concepts: int = 32,
+    diversity_seeds: int = 4,
+    reference_images: torch.Tensor | None = None,
+) -> EvalReport:
+    """Generate one image per concept from its canonical name and score top-1/top-5.
+
+    Also scores paraphrase prompts (`paraphrase_file`: a YAML list of {prompt, concept}) and the
+    diversity across seeds: mean pairwise cosine distance of recogniser embeddings among
+    `diversity_seeds` images of the same prompt (reference: the same figure for corpus images of
+    one concept across styles, when `reference_images` (K, S, 3, H, W) is given).
+    """
+    index = {item["concept"]: i for i, item in enumerate(labels)}
+    chosen = labels if limit is None else labels[:: max(1, len(labels) // limit)][:limit]
+    prompts = [item["concept"] for item in chosen]
+    targets = torch.tensor([index[p] for p in prompts])
+    images = generate_batched(pipe, prompts, list(range(len(prompts))), steps, guidance, batch, "eval concepts")
+    ranks = ranks_of_targets(recogniser, images, targets)
+
+    paraphrases = yaml.safe_load(paraphrase_file.read_text(encoding="utf-8"))
+    para_prompts = [p["prompt"] for p in paraphrases]
+    para_targets = torch.tensor([index[p["concept"]] for p in paraphrases])
+    para_images = generate_batched(pipe, para_prompts, list(range(len(para_prompts))), steps, guidance, batch, "eval paraphrases")
+    para_ranks = ranks_of_targets(recogniser, para_images, para_targets)
+
+    div_prompts = [p for p in prompts[:: max(1, len(prompts) // diversity_concepts)][:diversity_concepts]]
+    div_images = generate_batched(
+        pipe,
+        [p for p in div_prompts for _ in range(diversity_seeds)],
+        [1000 + k for _ in div_prompts for k in range(diversity_seeds)],
+        steps, guidance, batch, "eval diversity",
+    )
+    emb = recogniser.embedding(_to_model_range(div_images)).view(len(div_prompts), diversity_seeds, -1)
+    diversity = sum(mean_pairwise_distance(e) for e in emb) / len(emb)
+    reference = 0.0
+    if reference_images is not None:
+        k, s = reference_images.shape[:2]
+        ref = recogniser.embedding(_to_model_range(reference_images.flatten(0, 1))).view(k, s, -1)
+        reference = sum(mean_pairwise_distance(e) for e in ref) / k
+
+    return EvalReport(
+        concepts=len(prompts),
+        top1=float((ranks < 1).float().mean()),
+        top5=float((ranks < 5).float().mean()),
+        paraphrases=len(para_prompts),
+        paraphrase_top1=float((para_ranks < 1).float().mean()),
+        paraphrase_top5=float((para_ranks < 5).float().mean()),
+        chance_top5=5 / len(labels),
+        diversity=diversity,
+        reference_diversity=reference,
+        steps=steps,
+        guidance=guidance,
+    )

@@ -1,0 +1,70 @@
+"""Training run configs: one dataclass per loop, read from a committed YAML file."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass
+class AutoencoderRunConfig:
+    data_dir: str = "corpus/base"
+    out_dir: str = "runs/autoencoder"
+    preset: str = "small"
+    image_size: int = 64
+    crop_size: int = 32
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    max_steps: int = 2000
+    kl_weight: float = 1e-6
+    checkpoint_every: int = 250
+    seed: int = 0
+    mixed_precision: str = "bf16"
+
+
+@dataclass
+class BaseRunConfig:
+    data_dir: str = "corpus/base"
+    autoencoder_dir: str = "runs/autoencoder/final"
+    out_dir: str = "runs/base"
+    preset: str = "small"
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_steps: int = 200
+    max_steps: int = 4000
+    caption_dropout: float = 0.1
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    sample_prompts: list[str] = field(default_factory=list)
+    seed: int = 0
+    mixed_precision: str = "bf16"
+    timestep_shift: float = 1.0
+
+
+@dataclass
+class RecogniserRunConfig:
+    data_dir: str = "corpus/base"
+    out_dir: str = "models/gesso-recogniser"
+    image_size: int = 64
+    batch_size: int = 128
+    learning_rate: float = 0.003
+    max_steps: int = 3000
+    seed: int = 0
+    mixed_precision: str = "bf16"
+
+
+def load_run_config(path: Path, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
+    """Read a YAML file into `cls`; unknown keys are an error, overrides win over the file."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return cls(**raw)

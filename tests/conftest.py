@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny real components built in seconds (never the shipped weights)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+COLOURS = ["red", "green", "blue", "orange", "purple", "black", "yellow", "brown"]
+SHAPES = ["circle", "square"]
+
+
+def make_shape_image(colour: str, shape: str, size: int = 32) -> Image.Image:
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    box = (size // 6, size // 6, size - size // 6, size - size // 6)
+    (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=colour)
+    return image
+
+
+def write_shape_dataset(root: Path, size: int = 32) -> Path:
+    """16 images of coloured shapes with captions and concept fields, in Gesso's format."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for colour in COLOURS:
+        for shape in SHAPES:
+            name = f"{colour}-{shape}.png"
+            make_shape_image(colour, shape, size).save(root / name)
+            concept = f"{colour} {shape}"
+            lines.append(
+                {
+                    "file_name": name,
+                    "text": f"{concept}, flat style",
+                    "concept": concept,
+                    "concept_id": f"{colour}-{shape}",
+                    "label": concept,
+                    "tags": [colour, shape],
+                    "style": "test",
+                }
+            )
+    (root / "metadata.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shape_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_shape_dataset(tmp_path_factory.mktemp("shapes"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny pipeline (32x32 images) saved in the diffusers layout."""
+    from gesso.model.assembly import assemble_pipeline
+
+    torch.manual_seed(0)
+    pipe = assemble_pipeline("tiny", "tiny")
+    path = tmp_path_factory.mktemp("models") / "tiny"
+    pipe.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_pipeline_dir: Path):
+    from gesso.model.pipeline_gesso import GessoPipeline
+
+    return GessoPipeline.load(tiny_pipeline_dir)
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
