@@ -136,6 +136,67 @@ def train_base_cmd(
     typer.echo(str(train_base(cfg)))
 
 
+@train_app.command("recogniser")
+def train_recogniser_cmd(
+    config: Annotated[Path, typer.Option(help="YAML run config.")] = Path("configs/recogniser.yaml"),
+    max_steps: Annotated[Optional[int], typer.Option(help="Override max_steps.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option(help="Override out_dir.")] = None,
+) -> None:
+    """Train the independent recogniser that `gesso eval` uses."""
+    from gesso.train.recogniser_loop import train_recogniser
+    from gesso.train.run_config import RecogniserRunConfig
+
+    cfg = _load_config(config, RecogniserRunConfig, {"max_steps": max_steps, "out_dir": out_dir})
+    typer.echo(str(train_recogniser(cfg)))
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[Optional[str], typer.Option(help="Model name or pipeline folder.")] = None,
+    recogniser: Annotated[Path, typer.Option(help="Recogniser folder.")] = Path("models/gesso-recogniser"),
+    paraphrases: Annotated[Path, typer.Option(help="YAML list of {prompt, concept}.")] = Path("configs/paraphrases.yaml"),
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate this many concepts (spread evenly).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Sampling steps.")] = None,
+    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale.")] = None,
+    reference: Annotated[Optional[Path], typer.Option(help="Corpus folder for the reference diversity.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
+) -> None:
+    """Prompt adherence (recogniser top-1/top-5 over all concepts, paraphrases) and diversity."""
+    import json
+
+    from gesso.engine.device import pick_device
+    from gesso.engine.model_registry import UnknownModel, resolve_model
+    from gesso.engine.pipeline_cache import PipelineCache
+    from gesso.train.evaluation import evaluate, reference_set
+    from gesso.train.recogniser_net import load_recogniser
+
+    settings = get_settings()
+    try:
+        model_dir = resolve_model(model or settings.default_model, settings.models_dir)
+    except UnknownModel as exc:
+        fail(str(exc))
+    if not (recogniser / "model.safetensors").is_file():
+        fail(f"no recogniser in {recogniser} (train one with `gesso train recogniser`)")
+    if not paraphrases.is_file():
+        fail(f"paraphrase file {paraphrases} not found")
+    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, settings.default_sampler)
+    net, labels = load_recogniser(recogniser)
+    ref = reference_set(reference, labels) if reference else None
+    try:
+        report = evaluate(
+            pipe, net, labels, paraphrases,
+            steps=steps or settings.default_steps,
+            guidance=settings.default_guidance if guidance is None else guidance,
+            limit=limit, reference_images=ref,
+        )
+    except KeyError as exc:
+        fail(f"paraphrase concept {exc} is not a label of the recogniser")
+    for key, value in report.as_dict().items():
+        typer.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    if json_out:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+
+
 def _load_config(path: Path, cls: type, overrides: dict):
     from gesso.train.run_config import load_run_config
 

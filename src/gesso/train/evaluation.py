@@ -127,3 +127,20 @@ def evaluate(
         steps=steps,
         guidance=guidance,
     )
+
+
+def reference_set(corpus_dir: Path, labels: list[dict], concepts: int = 32, per_concept: int = 4) -> torch.Tensor:
+    """(K, S, 3, H, W) uint8 corpus images of K concepts with S images each (styles, skin tones)."""
+    from gesso.data.dataset_format import read_rows
+    from gesso.train.image_tensors import load_images
+
+    rows = read_rows(corpus_dir)
+    by_concept: dict[str, list] = {}
+    for row in rows:
+        by_concept.setdefault(row.extra.get("concept", ""), []).append(row)
+    names = [item["concept"] for item in labels[:: max(1, len(labels) // concepts)]]
+    picked = [by_concept[n][:per_concept] for n in names if len(by_concept.get(n, [])) >= per_concept][:concepts]
+    flat = [r for group in picked for r in group]
+    size = 64
+    images = load_images(corpus_dir, flat, size)
+    return images.view(len(picked), per_concept, 3, size, size)
