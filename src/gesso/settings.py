@@ -22,6 +22,23 @@ class Settings(BaseSettings):
     default_steps: int = 20
     default_guidance: float = 4.0
     default_sampler: str = "euler"
+    # -- server (issue 3) ------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None  # default: sqlite:///<data_dir>/gesso.db (WAL)
+    public_base_url: str | None = None  # for `url` responses; default: the request's base URL
+    first_tenant: str = "default"
+    max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
+    max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
+    job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
+    request_timeout_s: float = 600.0  # how long a synchronous request waits for its job
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_upload_pixels: int = 4096 * 4096
+    rate_limit_per_minute: int = 600  # per API key, unless the key sets its own
+    tenant_images_per_day: int = 10_000  # per tenant, unless the tenant sets its own
+    image_url_ttl_s: int = 3600
+    edit_strength: float = 0.8  # image-to-image strength when an edit has no mask
+    variation_strength: float = 0.7
 
 
 @lru_cache(maxsize=1)

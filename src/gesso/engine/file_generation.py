@@ -65,7 +65,7 @@ def generate_to_files(
             prompt=prompt or "",
             n=n,
             seed=seed,
-            steps=steps or settings.default_steps,
+            steps=settings.default_steps if steps is None else steps,
             guidance=settings.default_guidance if guidance is None else guidance,
             size=parse_size(size, supported) if size else supported[0],
             negative=negative,

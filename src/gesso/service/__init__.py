@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app factory, OpenAI-shaped routers, error mapping, SSE."""

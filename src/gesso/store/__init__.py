@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, Alembic migrations, blob storage, the SQL job queue."""
