@@ -23,6 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	@test -f corpus/base/metadata.jsonl || $(BIN)/gesso data build-emoji --out corpus/base
 	$(BIN)/python -m benchmarks.run_all
 
 clean-venv:

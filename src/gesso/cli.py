@@ -150,6 +150,21 @@ def train_recogniser_cmd(
     typer.echo(str(train_recogniser(cfg)))
 
 
+@train_app.command("reproduce")
+def train_reproduce_cmd(
+    configs: Annotated[Path, typer.Option(help="Folder with autoencoder/base/recogniser YAML.")] = Path("configs"),
+    cache: Annotated[Path, typer.Option(help="Where npm tarballs are kept.")] = Path(".npm-packs"),
+) -> None:
+    """Reproduce models/gesso-base and models/gesso-recogniser from scratch (resumable)."""
+    from gesso.train.reproduce import reproduce_base_model
+
+    for name in ("autoencoder.yaml", "base.yaml", "recogniser.yaml"):
+        if not (configs / name).is_file():
+            fail(f"config file {configs / name} not found")
+    seconds = reproduce_base_model(configs, get_settings().models_dir, cache)
+    typer.echo(" ".join(f"{k}={v}s" for k, v in seconds.items()))
+
+
 @app.command("eval")
 def eval_cmd(
     model: Annotated[Optional[str], typer.Option(help="Model name or pipeline folder.")] = None,
@@ -207,6 +222,67 @@ def _load_config(path: Path, cls: type, overrides: dict):
     except (ValueError, TypeError) as exc:
         fail(str(exc))
 
+
+# -- server, tenants and keys (issue 3) --------------------------------------------------------
+keys_app = typer.Typer(help="API keys: create them (the secret is shown once).", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants: the unit of isolation for keys, jobs and images.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the OpenAI-compatible API; on first start, create a tenant and print its admin key."""
+    from gesso.service.server import serve as run_server
+
+    settings = get_settings().model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    if not 0 < settings.port < 65536:
+        fail(f"port {settings.port} is out of range")
+    run_server(settings, typer.echo)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: Annotated[str, typer.Argument(help="Tenant name: a-z, 0-9, '-', '_'.")],
+    images_per_day: Annotated[Optional[int], typer.Option(help="Image quota per 24 hours.")] = None,
+) -> None:
+    """Create a tenant; prints its id."""
+    from gesso.governance.tenants import create_tenant
+    from gesso.store.database import database_url, open_database
+
+    settings = get_settings()
+    sessions = open_database(database_url(settings.data_dir, settings.database_url))
+    try:
+        with sessions.begin() as session:
+            tenant = create_tenant(session, name, images_per_day)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(tenant.id)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name or id.")],
+    role: Annotated[str, typer.Option(help="admin, developer, viewer or auditor.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    rate_limit: Annotated[Optional[int], typer.Option(help="Requests per minute for this key.")] = None,
+) -> None:
+    """Create an API key and print its secret (shown only this once; only a hash is kept)."""
+    from gesso.governance.api_keys import issue_key_for_tenant
+    from gesso.store.database import database_url, open_database
+
+    settings = get_settings()
+    sessions = open_database(database_url(settings.data_dir, settings.database_url))
+    try:
+        _, secret = issue_key_for_tenant(sessions, tenant, role, name=name, rate_limit_per_minute=rate_limit)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(secret)
 
 def main() -> None:
     app()

@@ -1,0 +1,1 @@
+"""`make bench`: measurements written to docs/BENCHMARKS.md (never assertions in tests)."""
