@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Tiny models gain nothing from a second thread; one thread keeps tests (and the servers they
+# start) from fighting a training run for the machine's two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import json
 from pathlib import Path
 
@@ -9,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 COLOURS = ["red", "green", "blue", "orange", "purple", "black", "yellow", "brown"]
 SHAPES = ["circle", "square"]

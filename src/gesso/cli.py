@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
@@ -38,6 +39,7 @@ def generate(
     prompts_file: Annotated[Optional[Path], typer.Option(help="JSONL of {id, prompt, ...} lines.")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 8,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
+    adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder (from `gesso finetune create`).")] = None,
 ) -> None:
     """Generate PNGs and print their paths, one per line."""
     from gesso.engine import file_generation
@@ -63,6 +65,7 @@ def generate(
             batch_size=batch_size,
             out_dir=out,
             rng=random.Random(),
+            adapter=adapter,
         )
     except file_generation.GenerationInputError as exc:
         fail(str(exc))
@@ -283,6 +286,103 @@ def keys_create(
     except ValueError as exc:
         fail(str(exc))
     typer.echo(secret)
+
+# -- fine-tuning (issue 4) -----------------------------------------------------------------------
+finetune_app = typer.Typer(help="Fine-tuning: LoRA adapters on your own images.", no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+SUFFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+@finetune_app.command("create")
+def finetune_create(
+    data: Annotated[Path, typer.Option(help="Dataset folder (metadata.jsonl + images), or a zip/tar/JSONL upload.")],
+    suffix: Annotated[str, typer.Option(help="Name of the fine-tuned model: a-z, 0-9, '-', '_' (max 40).")],
+    model: Annotated[Optional[str], typer.Option(help="Base model name or pipeline folder.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Passes over the data (n_epochs).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per training step.")] = None,
+    lr_mult: Annotated[Optional[float], typer.Option(help="learning_rate_multiplier.")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
+    trigger: Annotated[Optional[str], typer.Option(help="Word prepended to every caption; captions become optional.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (checkpoints, adapter); resumes if it holds a run.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="YAML run config (default: configs/finetune.yaml).")] = None,
+) -> None:
+    """Validate the data, train a LoRA adapter (resuming an interrupted run), print the adapter folder."""
+    import hashlib
+    import json
+    import re
+
+    from gesso.data.validation import validate_dataset
+    from gesso.engine.model_registry import UnknownModel, resolve_model
+    from gesso.train.lora_loop import check_finetune_config, train_lora
+    from gesso.train.run_config import FinetuneRunConfig
+
+    settings = get_settings()
+    if not re.match(SUFFIX_PATTERN, suffix):
+        fail("--suffix must be 1-40 of a-z, 0-9, '-', '_' and start with a letter or digit")
+    base = model or settings.default_model
+    try:
+        base_dir = resolve_model(base, settings.models_dir)
+    except UnknownModel as exc:
+        fail(str(exc))
+    out = out or settings.data_dir / "finetunes" / suffix
+    if not data.exists():
+        fail(f"{data} not found")
+    dataset_sha256 = ""
+    if data.is_file():
+        data, dataset_sha256 = _stored_upload(data, out, trigger, settings)
+    report = validate_dataset(data, require_captions=not trigger)
+    if not report.ok:
+        _fail_with_problems([str(p) for p in report.problems])
+    if not dataset_sha256:  # a folder: the digest of its file list and image digests
+        dataset_sha256 = hashlib.sha256(json.dumps(sorted(report.sha256.items())).encode()).hexdigest()
+    cfg = _load_config(config or settings.finetune_config, FinetuneRunConfig, {
+        "data_dir": str(data), "base_model": base, "base_model_dir": str(base_dir), "out_dir": str(out),
+        "n_epochs": epochs, "batch_size": batch_size, "learning_rate_multiplier": lr_mult, "rank": rank,
+        "trigger": trigger, "seed": seed, "dataset_sha256": dataset_sha256,
+    })
+    try:
+        check_finetune_config(cfg)
+        result = train_lora(cfg, on_event=_print_checkpoint)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(str(result.adapter_dir))
+
+
+def _stored_upload(upload: Path, out: Path, trigger: str | None, settings) -> tuple[Path, str]:
+    """Extract a zip/tar/JSONL upload into `out/dataset` once; a resumed run must name the same upload."""
+    from gesso.data.upload_archives import ArchiveLimits, UploadRejected, file_sha256, store_upload
+
+    folder, digest_file = out / "dataset", out / "dataset.sha256"
+    if folder.is_dir() and digest_file.is_file():
+        digest = file_sha256(upload)
+        if digest_file.read_text().strip() != digest:
+            fail(f"{out} holds a run on another upload; use a new --out")
+        return folder, digest
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # stored by a run killed before it wrote the digest
+    try:
+        limits = ArchiveLimits(
+            max_upload_bytes=settings.finetune_upload_max_bytes,
+            max_members=settings.finetune_upload_max_members,
+            max_total_bytes=settings.finetune_upload_max_total_bytes,
+        )
+        stored = store_upload(upload, folder, trigger=trigger or None, limits=limits)
+    except UploadRejected as exc:
+        _fail_with_problems([str(p) for p in exc.problems])
+    digest_file.write_text(stored.sha256)
+    return stored.root, stored.sha256
+
+
+def _print_checkpoint(event) -> None:
+    if event.kind == "checkpoint":
+        sys.stderr.write(f"{event.message}: {event.checkpoint}\n")
+
+
+def _fail_with_problems(problems: list[str]) -> NoReturn:
+    """One line: how many problems, and the first (`gesso data validate DIR` lists them all)."""
+    fail(f"{len(problems)} bad row(s); first: {problems[0]}")
+
 
 def main() -> None:
     app()

@@ -39,6 +39,17 @@ class Settings(BaseSettings):
     image_url_ttl_s: int = 3600
     edit_strength: float = 0.8  # image-to-image strength when an edit has no mask
     variation_strength: float = 0.7
+    # -- governance (issue 5) --------------------------------------------------------------
+    egress_mode: str = "strict"  # strict (block and audit) | monitor (audit only)
+    egress_allowed_endpoints: list[str] = []  # "host:port" of the database, object store, cluster
+    audit_checkpoint_every: int = 100  # sign a checkpoint after every N audit records
+    master_key_file: Path | None = None  # default: <data_dir>/keys/master.key; or GESSO_MASTER_KEY
+    # -- fine-tuning (issue 4) -------------------------------------------------------------
+    finetune_upload_max_bytes: int = 512 * 1024 * 1024  # a fine-tune upload (zip, tar, JSONL)
+    finetune_upload_max_members: int = 10_000  # files in an archive, lines in a JSONL upload
+    finetune_upload_max_total_bytes: int = 1024 * 1024 * 1024  # uncompressed, all members together
+    finetune_config: Path = REPO_ROOT / "configs" / "finetune.yaml"  # defaults for hyperparameters
+    adapter_cache_size: int = 8  # LoRA adapters kept attached per loaded pipeline
 
 
 @lru_cache(maxsize=1)

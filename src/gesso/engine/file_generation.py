@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
 from tqdm import tqdm
 
+from gesso.engine.adapter_cache import AdapterCache
 from gesso.engine.batching import count_images, plan_batches, resolve_seeds, run_batch
 from gesso.engine.device import pick_device
 from gesso.engine.generation_request import (
@@ -19,6 +21,7 @@ from gesso.engine.generation_request import (
 from gesso.engine.image_files import save_png, slugify
 from gesso.engine.model_registry import UnknownModel, resolve_model
 from gesso.engine.pipeline_cache import PipelineCache
+from gesso.model.adapters import AdapterError
 from gesso.model.samplers import SAMPLERS
 from gesso.settings import Settings
 
@@ -43,9 +46,11 @@ def generate_to_files(
     batch_size: int,
     out_dir: Path,
     rng: random.Random,
+    adapter: Path | None = None,
 ) -> list[Path]:
     """Write `out_dir/<slug>_<seed>.png` (one prompt) or `out_dir/<id>_<k>.png` (prompts file).
 
+    `adapter`: a LoRA adapter folder to generate with (see `gesso finetune create`).
     Every input is checked before the model runs; raises GenerationInputError with one line.
     """
     try:
@@ -82,7 +87,14 @@ def generate_to_files(
     requests = resolve_seeds(requests, rng)
     batches = plan_batches(requests, batch_size)
     paths: list[Path] = []
-    with tqdm(total=count_images(batches), desc="generate", unit="img", disable=len(batches) < 2) as bar:
+    with_adapter = contextlib.ExitStack()
+    if adapter is not None:
+        try:
+            with_adapter.enter_context(AdapterCache().use(pipe, adapter))
+        except AdapterError as exc:
+            raise GenerationInputError(str(exc)) from None
+    progress = tqdm(total=count_images(batches), desc="generate", unit="img", disable=len(batches) < 2)
+    with with_adapter, progress as bar:
         for slots in batches:
             images = run_batch(pipe, requests, slots)
             for slot, image in zip(slots, images):
@@ -97,6 +109,8 @@ def generate_to_files(
                     "sampler": sampler,
                     "model": model,
                 }
+                if adapter is not None:
+                    params["adapter"] = str(adapter)
                 paths.append(save_png(image, out_dir / name, params))
             bar.update(len(slots))
     return paths

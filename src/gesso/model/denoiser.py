@@ -22,7 +22,7 @@ class DenoiserConfig:
 
 DENOISER_PRESETS: dict[str, DenoiserConfig] = {
     "tiny": DenoiserConfig(latent_size=8, num_layers=2, num_heads=2, head_dim=16),
-    "small": DenoiserConfig(num_layers=8, num_heads=4, head_dim=64),
+    "small": DenoiserConfig(num_layers=6, num_heads=4, head_dim=64),
     "base": DenoiserConfig(num_layers=10, num_heads=8, head_dim=48),
 }
 

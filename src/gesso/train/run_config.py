@@ -59,6 +59,35 @@ class RecogniserRunConfig:
     mixed_precision: str = "bf16"
 
 
+
+@dataclass
+class FinetuneRunConfig:
+    """A LoRA fine-tune of a base pipeline on one dataset folder (see train/lora_loop.py)."""
+
+    data_dir: str = ""
+    base_model: str = "gesso-base"  # the name recorded in the adapter (lineage)
+    base_model_dir: str = "models/gesso-base"  # the pipeline folder it is loaded from
+    out_dir: str = "runs/finetune"
+    validation_data_dir: str = ""  # optional held-out dataset: its loss is reported at checkpoints
+    n_epochs: int = 10
+    batch_size: int = 4
+    learning_rate: float = 1e-3  # the base rate; the API's learning_rate_multiplier scales it
+    learning_rate_multiplier: float = 1.0
+    rank: int = 8
+    alpha: float = 0.0  # 0: equal to rank
+    trigger: str = ""  # prepended to every caption; captions are optional when it is set
+    seed: int = 0
+    caption_dropout: float = 0.1
+    max_steps: int = 0  # 0: n_epochs * ceil(images / batch_size)
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    validation_prompts: list[str] = field(default_factory=list)  # empty: the first training captions
+    sample_steps: int = 20
+    sample_guidance: float = 4.0
+    mixed_precision: str = "bf16"  # "bf16" (autocast) or "no"
+    dataset_sha256: str = ""  # lineage: the upload the dataset came from
+
 def load_run_config(path: Path, cls: type[T], overrides: dict[str, Any] | None = None) -> T:
     """Read a YAML file into `cls`; unknown keys are an error, overrides win over the file."""
     raw = yaml.safe_load(path.read_text()) or {}

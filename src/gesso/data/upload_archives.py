@@ -1,0 +1,499 @@
+"""Turn an untrusted fine-tune upload (zip, tar, tar.gz or JSONL) into a validated dataset folder.
+
+An archive is checked from its headers before anything is written: every member's path, type and
+declared size, the member count, the total size and the compression ratio. The same limits are
+enforced again while the bytes stream, because headers can lie. The extracted folder then goes
+through `validate_dataset`, so an upload gets exactly the corpus's checks and one report that
+lists every bad row. Nothing is left behind on refusal: extraction happens in a temporary folder
+that is renamed into place only when the whole upload is good.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import re
+import shutil
+import stat
+import tarfile
+import uuid
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterator
+
+from PIL import Image, ImageOps
+
+from gesso.data.dataset_format import METADATA_FILE, DatasetRow
+from gesso.data.validation import ImageLimits, RowProblem, safe_relative_path, validate_dataset
+
+MiB = 1024 * 1024
+CHUNK = 1 * MiB
+IMAGE_FIELDS = ("image", "b64_json")
+CAPTION_FIELDS = ("text", "caption")
+SKIPPED_FOLDERS = ("__MACOSX",)  # resource forks that macOS adds to every zip it makes
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Limits on an upload; a value over any of them refuses the whole upload."""
+
+    max_upload_bytes: int = 512 * MiB
+    max_members: int = 10_000
+    max_member_bytes: int = 32 * MiB
+    max_total_bytes: int = 1024 * MiB
+    # uncompressed / compressed; PNG and JPEG barely compress, so a large ratio means a bomb
+    max_ratio: float = 100.0
+    ratio_floor_bytes: int = 1 * MiB  # small members (metadata.jsonl) may compress well
+
+
+@dataclass(frozen=True)
+class StoredDataset:
+    """A good upload, stored: the dataset folder and what a caller shows about it."""
+
+    root: Path
+    sha256: str  # of the upload's bytes
+    kind: str  # "zip", "tar" or "jsonl"
+    image_count: int
+    rows: tuple[DatasetRow, ...]
+    preview_png: bytes  # a grid of the first images
+
+
+class UploadRejected(ValueError):
+    """The upload is refused; `problems` lists every bad row or the archive-level reason."""
+
+    def __init__(self, problems: list[RowProblem]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s); first: {problems[0]}")
+
+    def summary(self) -> str:
+        lines = [f"{len(self.problems)} problem(s) in the upload:"]
+        return "\n".join(lines + [f"  {p}" for p in self.problems])
+
+
+class _Fatal(Exception):
+    """An archive-level problem that stops reading at once (bomb, corrupt container)."""
+
+
+def store_upload(
+    upload: Path,
+    dest: Path,
+    *,
+    trigger: str | None = None,
+    limits: ArchiveLimits = ArchiveLimits(),
+    image_limits: ImageLimits = ImageLimits(),
+    preview_count: int = 16,
+) -> StoredDataset:
+    """Check `upload` and store it as a dataset folder at `dest` (which must not exist yet).
+
+    Captions may be empty when a `trigger` word is given (it stands in for them in training).
+    Raises UploadRejected listing every problem; on refusal nothing is left at `dest`.
+    """
+    if dest.exists():
+        raise FileExistsError(f"{dest} already exists")
+    size = upload.stat().st_size
+    if size == 0:
+        raise UploadRejected([RowProblem(None, None, "the upload is empty")])
+    if size > limits.max_upload_bytes:
+        raise UploadRejected(
+            [RowProblem(None, None, f"the upload is {size} bytes, over the {limits.max_upload_bytes} byte limit")]
+        )
+    kind = detect_upload_kind(upload)
+    if kind is None:
+        raise UploadRejected([RowProblem(None, None, "not a zip, tar or JSONL upload")])
+    digest = file_sha256(upload)
+    tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        extract = {"zip": _extract_zip, "tar": _extract_tar, "jsonl": _extract_jsonl}[kind]
+        try:
+            problems, line_map = extract(upload, tmp, limits)
+        except _Fatal as exc:
+            raise UploadRejected([RowProblem(None, None, str(exc))]) from None
+        report = validate_dataset(tmp, image_limits, require_captions=not trigger)
+        problems += [_upload_line(p, line_map) for p in report.problems]
+        if problems:
+            raise UploadRejected(sorted(problems, key=lambda p: (p.line is not None, p.line or 0)))
+        _remove_unlisted(tmp, report.rows)
+        preview = preview_grid(tmp, report.rows[:preview_count])
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return StoredDataset(dest, digest, kind, len(report.rows), tuple(report.rows), preview)
+
+
+def detect_upload_kind(upload: Path) -> str | None:
+    """'zip', 'tar' (plain or gzip/bz2/xz-compressed) or 'jsonl' from the first bytes, else None."""
+    with open(upload, "rb") as fh:
+        head = fh.read(512)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or head[257:262] == b"ustar":
+        return "tar"
+    if head.lstrip().startswith(b"{"):
+        return "jsonl"
+    return None
+
+
+def preview_grid(root: Path, rows: list[DatasetRow], tile: int = 64, columns: int = 4, pad: int = 2) -> bytes:
+    """PNG bytes of a grid of the rows' images, each fitted into a `tile`-pixel square."""
+    count = max(1, len(rows))
+    columns = min(columns, count)
+    lines = (count + columns - 1) // columns
+    grid = Image.new("RGB", (columns * (tile + pad) + pad, lines * (tile + pad) + pad), "white")
+    for i, row in enumerate(rows):
+        with Image.open(root / row.file_name) as image:
+            thumb = ImageOps.fit(image.convert("RGB"), (tile, tile))
+        grid.paste(thumb, (pad + (i % columns) * (tile + pad), pad + (i // columns) * (tile + pad)))
+    out = io.BytesIO()
+    grid.save(out, format="PNG")
+    return out.getvalue()
+
+
+# -- archives ------------------------------------------------------------------------------------
+
+ExtractResult = tuple[list[RowProblem], dict[int, int]]
+
+
+def _extract_zip(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResult:
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise _Fatal("not a valid zip archive") from None
+    with archive:
+        infos = [i for i in archive.infolist() if not _skipped(i.filename)]
+        _check_totals(len(infos), sum(i.file_size for i in infos), limits)
+        problems: list[RowProblem] = []
+        wanted: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+        for info in infos:
+            rel, problem = _zip_member_problem(info, limits)
+            if problem:
+                problems.append(RowProblem(None, info.filename, problem))
+            elif rel is not None and not info.is_dir():
+                wanted.append((info, rel))
+        targets = _placed(root, [rel for _, rel in wanted], problems)
+        budget = _Budget(limits.max_total_bytes)
+        for (info, _), target in zip(wanted, targets):
+            if target is None:
+                continue
+            try:
+                with archive.open(info) as src:
+                    _write_member(src, target, info.filename, limits, budget, problems)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+                target.unlink(missing_ok=True)
+                problems.append(RowProblem(None, info.filename, "corrupt or unsupported archive member"))
+    return problems, {}
+
+
+def _zip_member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> tuple[PurePosixPath | None, str | None]:
+    rel = safe_relative_path(info.filename.rstrip("/"))
+    if rel is None:
+        return None, "path escapes the dataset folder"
+    mode = (info.external_attr >> 16) & 0xFFFF
+    kind = stat.S_IFMT(mode)
+    if stat.S_ISLNK(mode):
+        return None, "archive member is a link"
+    if kind and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return None, "archive member is a device or special file"
+    if info.flag_bits & 0x1:
+        return None, "archive member is encrypted"
+    if info.file_size > limits.max_member_bytes:
+        return None, f"archive member is {info.file_size} bytes, over the {limits.max_member_bytes} byte limit"
+    if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        raise _Fatal(f"archive member {info.filename} compresses more than {limits.max_ratio:g}:1 (archive bomb)")
+    return rel, None
+
+
+def _extract_tar(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResult:
+    """Two streaming passes: headers first (nothing written), then the regular files."""
+    upload_size = upload.stat().st_size
+    members: list[tarfile.TarInfo] = []
+    declared = 0
+    with _open_tar(upload, limits) as archive:
+        for member in _tar_members(archive):
+            members.append(member)
+            declared += member.size if member.isreg() else 0
+            _check_totals(len(members), declared, limits)
+            if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * upload_size:
+                raise _Fatal(f"the archive expands more than {limits.max_ratio:g}:1 (archive bomb)")
+    problems: list[RowProblem] = []
+    wanted: dict[int, PurePosixPath] = {}
+    for index, member in enumerate(members):
+        rel, problem = _tar_member_problem(member, limits)
+        if problem:
+            problems.append(RowProblem(None, member.name, problem))
+        elif rel is not None and member.isreg():
+            wanted[index] = rel
+    targets = dict(zip(wanted, _placed(root, list(wanted.values()), problems)))
+    budget = _Budget(limits.max_total_bytes)
+    with _open_tar(upload, limits) as archive:
+        for index, member in enumerate(_tar_members(archive)):
+            if (target := targets.get(index)) is None:
+                continue
+            if (member.name, member.size) != (members[index].name, members[index].size):
+                raise _Fatal("the archive changed while it was read")
+            src = archive.extractfile(member)
+            if src is None:
+                raise _Fatal("corrupt tar archive")
+            with src:
+                try:
+                    _write_member(src, target, member.name, limits, budget, problems)
+                except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+                    raise _Fatal("corrupt tar archive") from None
+    return problems, {}
+
+
+@contextlib.contextmanager
+def _open_tar(upload: Path, limits: ArchiveLimits) -> Iterator[tarfile.TarFile]:
+    """A stream-mode tar reader over our own decompressor, so every decompressed byte is counted:
+    headers, padding and pax records included, not only what the headers declare."""
+    # room for the declared data plus a header and padding block per member and the end record
+    allowed = limits.max_total_bytes + 2 * tarfile.BLOCKSIZE * (limits.max_members + 1) + tarfile.RECORDSIZE
+    with open(upload, "rb") as raw:
+        head = raw.read(6)
+        raw.seek(0)
+        if head.startswith(b"\x1f\x8b"):
+            inner: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")
+        elif head.startswith(b"BZh"):
+            inner = bz2.BZ2File(raw)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            inner = lzma.LZMAFile(raw)
+        else:
+            inner = raw
+        try:
+            archive = tarfile.open(fileobj=_CountedReader(inner, allowed), mode="r|")
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+            raise _Fatal("not a valid tar archive") from None
+        with archive:
+            yield archive
+
+
+def _tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    try:
+        for member in archive:
+            if not _skipped(member.name):
+                yield member
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+        raise _Fatal("corrupt tar archive") from None
+
+
+class _CountedReader:
+    """Read from `inner`, refusing to deliver more than `allowed` bytes in all."""
+
+    def __init__(self, inner: BinaryIO, allowed: int):
+        self.inner = inner
+        self.left = allowed
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.left + 1 if size < 0 else min(size, self.left + 1)
+        data = self.inner.read(want)
+        self.left -= len(data)
+        if self.left < 0:
+            raise _Fatal("the archive expands to more bytes than allowed (archive bomb)")
+        return data
+
+
+def _tar_member_problem(member: tarfile.TarInfo, limits: ArchiveLimits) -> tuple[PurePosixPath | None, str | None]:
+    rel = safe_relative_path(member.name.rstrip("/"))
+    if rel is None:
+        return None, "path escapes the dataset folder"
+    if member.issym() or member.islnk():
+        return None, "archive member is a link"
+    if member.ischr() or member.isblk() or member.isfifo():
+        return None, "archive member is a device or special file"
+    if member.isdir():
+        return rel, None
+    if not member.isreg() or member.issparse():
+        return None, "unsupported archive member type"
+    if member.size > limits.max_member_bytes:
+        return None, f"archive member is {member.size} bytes, over the {limits.max_member_bytes} byte limit"
+    return rel, None
+
+
+def _check_totals(members: int, declared_bytes: int, limits: ArchiveLimits) -> None:
+    if members > limits.max_members:
+        raise _Fatal(f"the archive has more than {limits.max_members} members")
+    if declared_bytes > limits.max_total_bytes:
+        raise _Fatal(f"the archive expands to more than {limits.max_total_bytes} bytes (archive bomb)")
+
+
+def _skipped(name: str) -> bool:
+    return name.split("/", 1)[0] in SKIPPED_FOLDERS
+
+
+def _placed(root: Path, rels: list[PurePosixPath], problems: list[RowProblem]) -> list[Path | None]:
+    """Where each member goes: inside one top-level folder that holds the metadata, that folder is
+    the dataset root. Names listed twice are problems (None: not extracted)."""
+    strip = 0
+    if PurePosixPath(METADATA_FILE) not in rels:
+        tops = {r.parts[0] for r in rels}
+        if len(tops) == 1 and PurePosixPath(next(iter(tops)), METADATA_FILE) in rels:
+            strip = 1
+    seen: set[PurePosixPath] = set()
+    targets: list[Path | None] = []
+    for rel in rels:
+        inner = PurePosixPath(*rel.parts[strip:])
+        if inner in seen:
+            problems.append(RowProblem(None, str(rel), "listed twice in the archive"))
+            targets.append(None)
+            continue
+        seen.add(inner)
+        targets.append(root.joinpath(*inner.parts))
+    return targets
+
+
+class _Budget:
+    """Bytes still allowed across all members of one upload."""
+
+    def __init__(self, total: int):
+        self.left = total
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise _Fatal("the archive expands to more bytes than allowed (archive bomb)")
+
+
+def _write_member(
+    src: BinaryIO, target: Path, name: str, limits: ArchiveLimits, budget: _Budget, problems: list[RowProblem]
+) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy_limited(src, target, limits.max_member_bytes, budget)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        problems.append(RowProblem(None, name, "path clashes with another archive member"))
+
+
+def _copy_limited(src: BinaryIO, target: Path, max_bytes: int, budget: _Budget) -> None:
+    written = 0
+    # "xb": an archive can never overwrite a file it wrote before (or anything else)
+    with open(target, "xb") as out:
+        while chunk := src.read(CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                raise _Fatal(f"an archive member expands past the {max_bytes} byte limit (archive bomb)")
+            budget.take(len(chunk))
+            out.write(chunk)
+
+
+# -- JSONL: one {"image": <base64>, "text": <caption>} object per line ---------------------------------
+
+def _extract_jsonl(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResult:
+    """Decode every line's image into `images/`, write metadata.jsonl; map its lines to the upload's."""
+    problems: list[RowProblem] = []
+    rows: list[DatasetRow] = []
+    line_map: dict[int, int] = {}
+    budget = _Budget(limits.max_total_bytes)
+    max_line = limits.max_member_bytes * 4 // 3 + 64 * 1024
+    (root / "images").mkdir()
+    with open(upload, "rb") as fh:
+        for number, raw in _numbered_lines(fh, max_line):
+            if raw is None:
+                problems.append(RowProblem(number, None, f"line is longer than {max_line} bytes"))
+                continue
+            if not raw.strip():
+                continue
+            if len(rows) + len(problems) >= limits.max_members:
+                raise _Fatal(f"the upload has more than {limits.max_members} lines")
+            try:
+                file_name, data, row = _parse_jsonl_row(raw, number)
+            except ValueError as exc:
+                problems.append(RowProblem(number, None, str(exc)))
+                continue
+            budget.take(len(data))
+            (root / file_name).write_bytes(data)
+            rows.append(row)
+            line_map[len(rows)] = number
+    with open(root / METADATA_FILE, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+    return problems, line_map
+
+
+def _parse_jsonl_row(raw: bytes, number: int) -> tuple[str, bytes, DatasetRow]:
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    encoded = next((obj.pop(k) for k in IMAGE_FIELDS if k in obj), None)
+    if not isinstance(encoded, str) or not encoded:
+        raise ValueError("missing 'image' (a base64 string)")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("'image' is not valid base64") from None
+    caption = next((obj.pop(k) for k in CAPTION_FIELDS if k in obj), "")
+    if caption is None:
+        caption = ""
+    if not isinstance(caption, str):
+        raise ValueError("'text' must be a string")
+    obj.pop("file_name", None)  # names are ours: an upload never picks a path
+    file_name = f"images/{number:06d}{_extension(data)}"
+    return file_name, data, DatasetRow(line=number, file_name=file_name, text=caption.strip(), extra=obj)
+
+
+def _numbered_lines(fh: BinaryIO, max_line: int):
+    """Yield (line number, bytes) with bounded memory; an over-long line yields (number, None)."""
+    number = 0
+    while True:
+        raw = fh.readline(max_line + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_line and not raw.endswith(b"\n"):
+            while (rest := fh.readline(CHUNK)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        yield number, raw
+
+
+def _extension(data: bytes) -> str:
+    signatures: dict[bytes, str] = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"BM": ".bmp"}
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((ext for magic, ext in signatures.items() if data.startswith(magic)), ".bin")
+
+
+# -- after validation ----------------------------------------------------------------------------
+
+def _upload_line(problem: RowProblem, line_map: dict[int, int]) -> RowProblem:
+    """Report a JSONL upload's problems by the upload's own line numbers."""
+    if problem.line is None or not line_map:
+        return problem
+    reason = re.sub(r"on line (\d+)", lambda m: f"on line {line_map.get(int(m[1]), m[1])}", problem.reason)
+    return replace(problem, line=line_map.get(problem.line, problem.line), file_name=None, reason=reason)
+
+
+def _remove_unlisted(root: Path, rows: list[DatasetRow]) -> None:
+    """Keep only metadata.jsonl and the images it lists (archives carry READMEs, thumbnails...)."""
+    keep = {root / METADATA_FILE} | {root / r.file_name for r in rows}
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path not in keep:
+            path.unlink()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+

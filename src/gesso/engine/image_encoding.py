@@ -1,0 +1,50 @@
+"""Convert between image bytes and the tensors the pipeline takes and returns."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gesso.engine.jobs import OUTPUT_FORMATS
+
+
+def encode_image(image: torch.Tensor, output_format: str = "png", compression: int = 100) -> bytes:
+    """(3, H, W) uint8 -> PNG, JPEG or WebP bytes; `compression` is the lossy formats' quality."""
+    pil = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+    buffer = io.BytesIO()
+    if output_format == "png":
+        pil.save(buffer, format="PNG")
+    elif output_format in OUTPUT_FORMATS:
+        pil.save(buffer, format=output_format.upper(), quality=max(1, compression))
+    else:
+        raise ValueError(f"unsupported output format {output_format!r}")
+    return buffer.getvalue()
+
+
+def has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def to_png_bytes(image: Image.Image, keep_alpha: bool = False) -> bytes:
+    """Re-encode a decoded upload as a plain PNG (drops metadata and odd formats)."""
+    converted = image.convert("RGBA" if keep_alpha else "RGB")
+    buffer = io.BytesIO()
+    converted.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_tensor(data: bytes, size: tuple[int, int]) -> torch.Tensor:
+    """Image bytes -> (1, 3, H, W) float in [-1, 1], resized to `size` (width, height)."""
+    pil = Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    array = torch.from_numpy(np.asarray(pil, dtype=np.float32)).permute(2, 0, 1)
+    return (array / 127.5 - 1.0).unsqueeze(0)
+
+
+def mask_tensor(data: bytes, size: tuple[int, int]) -> torch.Tensor:
+    """An OpenAI-style mask (fully transparent = edit here) -> (1, 1, H, W), 1 = repaint."""
+    alpha = Image.open(io.BytesIO(data)).convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST)
+    repaint = np.asarray(alpha, dtype=np.uint8) == 0
+    return torch.from_numpy(repaint.astype(np.float32))[None, None]

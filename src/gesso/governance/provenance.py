@@ -1,0 +1,205 @@
+"""Provenance of Gesso's images: stamp each one on the way out, and say where an image came from.
+
+Stamping: upscale the model's output to its delivery size, embed the invisible watermark (a
+64-bit identifier), encode PNG, and sign C2PA Content Credentials over the result. The caller
+stores an `ImageOrigin` (identifier, model, tenant, time, pixel digest) so that an image whose
+credentials were stripped can still be traced by its watermark.
+
+Verifying combines the two: intact credentials answer everything; without them, the watermark
+names the image and the stored origin says whether its pixels are the ones Gesso delivered
+(credentials stripped) or were re-encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Literal
+
+from PIL import Image, UnidentifiedImageError
+
+from gesso.governance.provenance_c2pa import (
+    GenerationFacts,
+    SigningIdentity,
+    read_credentials,
+    sign_image,
+)
+from gesso.governance.provenance_watermark import (
+    DEFAULT_KEY,
+    embed_watermark,
+    read_watermark,
+    upscale_for_delivery,
+)
+
+CredentialsVerdict = Literal["intact", "tampered", "stripped", "re-encoded", "foreign"]
+LOSSLESS_FORMATS = {"PNG", "BMP", "TIFF"}
+MIME_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
+
+
+@dataclass(frozen=True)
+class ImageOrigin:
+    """What Gesso records about an image it delivered (the images table holds these)."""
+
+    image_id: str  # watermark identifier, 16 hex digits
+    model: str
+    tenant: str
+    created: str
+    pixel_sha256: str
+
+
+@dataclass(frozen=True)
+class StampedImage:
+    png: bytes  # watermarked, C2PA-signed PNG
+    origin: ImageOrigin
+
+
+@dataclass(frozen=True)
+class ProvenanceReport:
+    made_by_gesso: bool
+    credentials: CredentialsVerdict
+    model: str | None
+    tenant: str | None
+    created: str | None
+    image_id: str | None
+    watermark_found: bool
+    watermark_confidence: float
+    signer: str | None  # the certificate's organisation when credentials are present
+    detail: str
+
+
+def new_image_id() -> int:
+    """A random 64-bit identifier for the watermark."""
+    return secrets.randbits(64)
+
+
+def pixel_digest(image: Image.Image) -> str:
+    """sha256 of the decoded RGB pixels and size: equal for any lossless copy, whatever metadata."""
+    rgb = image.convert("RGB")
+    return hashlib.sha256(f"{rgb.width}x{rgb.height}|".encode() + rgb.tobytes()).hexdigest()
+
+
+def stamp_image(
+    image: Image.Image,
+    *,
+    model: str,
+    tenant: str,
+    identity: SigningIdentity,
+    image_id: int | None = None,
+    created: str | None = None,
+    key: bytes = DEFAULT_KEY,
+) -> StampedImage:
+    """Upscale, watermark, encode PNG and sign; returns the bytes to deliver and what to store."""
+    image_id = new_image_id() if image_id is None else image_id
+    created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    marked = embed_watermark(upscale_for_delivery(image.convert("RGB")), image_id, key)
+    buffer = io.BytesIO()
+    marked.save(buffer, "PNG")
+    origin = ImageOrigin(f"{image_id:016x}", model, tenant, created, pixel_digest(marked))
+    facts = GenerationFacts(model=model, tenant=tenant, created=created, image_id=origin.image_id)
+    return StampedImage(sign_image(buffer.getvalue(), "image/png", facts, identity), origin)
+
+
+def verify_image(
+    data: bytes,
+    trust_anchors_pem: str,
+    lookup: Callable[[str], ImageOrigin | None] | None = None,
+    key: bytes = DEFAULT_KEY,
+) -> ProvenanceReport:
+    """Whether Gesso made the image, which model, when, and whether its credentials are intact.
+
+    `lookup` maps a watermark identifier to the stored origin (None where the deployment keeps no
+    record, e.g. after retention deleted it). Raises ValueError when `data` is not an image.
+    """
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError("not a readable image") from error
+    image_format = image.format or ""
+    credentials = read_credentials(
+        data, MIME_TYPES.get(image_format, "image/png"), trust_anchors_pem
+    )
+    mark = read_watermark(image, key)
+    origin = (
+        lookup(mark.image_id_hex)
+        if mark.found and lookup is not None and mark.image_id_hex
+        else None
+    )
+
+    def report(
+        made: bool, verdict: CredentialsVerdict, facts: dict | ImageOrigin | None, detail: str
+    ) -> ProvenanceReport:
+        if isinstance(facts, ImageOrigin):
+            facts = {
+                "model": facts.model,
+                "tenant": facts.tenant,
+                "created": facts.created,
+                "image_id": facts.image_id,
+            }
+        facts = facts or {}
+        return ProvenanceReport(
+            made_by_gesso=made,
+            credentials=verdict,
+            model=facts.get("model"),
+            tenant=facts.get("tenant"),
+            created=facts.get("created"),
+            image_id=facts.get("image_id") or mark.image_id_hex,
+            watermark_found=mark.found,
+            watermark_confidence=round(mark.confidence, 3),
+            signer=credentials.issuer,
+            detail=detail,
+        )
+
+    if credentials.state == "trusted":
+        return report(
+            True,
+            "intact",
+            credentials.facts,
+            "Content Credentials intact, signed by this deployment",
+        )
+    if not mark.found:
+        if credentials.state == "invalid":
+            return report(
+                False, "tampered", None, "credentials present but broken, and no Gesso watermark"
+            )
+        who = (
+            f"signed by {credentials.issuer}"
+            if credentials.state == "untrusted"
+            else "no credentials"
+        )
+        return report(False, "foreign", None, f"no Gesso watermark; {who}")
+    if credentials.state == "invalid":
+        return report(
+            True,
+            "tampered",
+            origin,
+            "Gesso watermark found; the credentials no longer match the image",
+        )
+    other = f"; re-signed by {credentials.issuer}" if credentials.state == "untrusted" else ""
+    if origin is not None:
+        if pixel_digest(image) == origin.pixel_sha256:
+            return report(
+                True, "stripped", origin, "pixels as delivered, Content Credentials removed" + other
+            )
+        return report(
+            True,
+            "re-encoded",
+            origin,
+            "Gesso watermark found, pixels changed since delivery" + other,
+        )
+    verdict: CredentialsVerdict = "stripped" if image_format in LOSSLESS_FORMATS else "re-encoded"
+    return report(
+        True,
+        verdict,
+        None,
+        f"Gesso watermark found, no stored record of {mark.image_id_hex}" + other,
+    )

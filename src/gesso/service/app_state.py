@@ -1,0 +1,88 @@
+"""What the running service holds: database, blobs, queue, worker, limits, metrics. Built once
+at start from the settings and handed to routes through `request.app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from gesso.engine.device import pick_device
+from gesso.engine.model_registry import shipped_models
+from gesso.engine.pipeline_cache import PipelineCache
+from gesso.engine.progress_events import JobEvents
+from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
+from gesso.governance.rate_limits import KeyRateLimiter
+from gesso.governance.signed_urls import load_or_create_signing_key
+from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.service.metrics import ServiceMetrics
+from gesso.settings import Settings
+from gesso.store.blob_store import BlobStore, open_blob_store
+from gesso.store.database import database_url, open_database
+from gesso.store.sql_job_queue import SqlJobQueue, queue_depth
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    queue: SqlJobQueue
+    events: JobEvents
+    worker: Worker
+    limiter: KeyRateLimiter
+    metrics: ServiceMetrics
+    signing_key: bytes
+    pipelines: Callable[[str], GessoPipeline]
+
+    def model_names(self) -> list[str]:
+        """The models a tenant may use: the registered pipelines in `models_dir`."""
+        return shipped_models(self.settings.models_dir)
+
+
+def build_state(settings: Settings) -> ServiceState:
+    """Open everything; migrations run here. The worker is built but not started."""
+    sessions = open_database(database_url(settings.data_dir, settings.database_url))
+    blobs = open_blob_store(settings.data_dir)
+    queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts)
+    events = JobEvents()
+
+    def read_depth() -> dict[str, int]:
+        with sessions() as session:
+            return queue_depth(session)
+
+    metrics = ServiceMetrics(read_depth)
+    cache = PipelineCache(pick_device(settings.device))
+
+    def pipelines(name: str) -> GessoPipeline:
+        # only registered names: a model field is never a path on this machine
+        if name not in shipped_models(settings.models_dir):
+            raise LookupError(f"unknown model {name!r}")
+        return cache.get(settings.models_dir / name, settings.default_sampler)
+
+    worker = EmbeddedWorker(
+        queue,
+        pipelines,
+        events,
+        settings.max_batch_images,
+        preload_model=settings.default_model,
+        observer=WorkerObserver(batch=metrics.observe_batch, images=metrics.observe_images),
+    )
+    return ServiceState(
+        settings=settings,
+        sessions=sessions,
+        blobs=blobs,
+        queue=queue,
+        events=events,
+        worker=worker,
+        limiter=KeyRateLimiter(),
+        metrics=metrics,
+        signing_key=load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key"),
+        pipelines=pipelines,
+    )
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.gesso

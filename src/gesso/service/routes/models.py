@@ -1,0 +1,38 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`: the models this key's tenant may use."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from gesso.engine.model_registry import MODEL_INDEX
+from gesso.governance.authorisation import Principal
+from gesso.governance.roles import Action
+from gesso.service.app_state import ServiceState, get_state
+from gesso.service.auth_dependency import require
+from gesso.service.errors import not_found
+from gesso.service.schemas import ModelBody, ModelList
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+def _model_body(state: ServiceState, name: str) -> dict:
+    created = (state.settings.models_dir / name / MODEL_INDEX).stat().st_mtime
+    return {"id": name, "object": "model", "created": int(created), "owned_by": "gesso"}
+
+
+@router.get("", response_model=ModelList, summary="List models")
+def list_models(request: Request, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]) -> dict:
+    state = get_state(request)
+    return {"object": "list", "data": [_model_body(state, name) for name in state.model_names()]}
+
+
+@router.get("/{model_id}", response_model=ModelBody, summary="Read one model")
+def read_model(
+    request: Request, model_id: str, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]
+) -> dict:
+    state = get_state(request)
+    if model_id not in state.model_names():
+        raise not_found("model", model_id, code="model_not_found")
+    return _model_body(state, model_id)

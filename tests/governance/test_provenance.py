@@ -1,0 +1,177 @@
+"""Try to fool provenance verification: untouched, re-encoded, stripped, tampered, foreign."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gesso.governance.provenance import ImageOrigin, stamp_image, verify_image
+from gesso.governance.provenance_c2pa import (
+    CA_KEY_FILE,
+    SIGNER_CHAIN_FILE,
+    SIGNER_KEY_FILE,
+    TRAINED_ALGORITHMIC_MEDIA,
+    GenerationFacts,
+    create_local_identity,
+    ensure_identity,
+    read_credentials,
+    sign_image,
+)
+from tests.governance.emoji_images import emoji_image
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    return ensure_identity(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def stamped(identity):
+    return stamp_image(
+        emoji_image(0),
+        model="gesso-base",
+        tenant="acme",
+        identity=identity,
+        created="2026-11-25T10:00:00+00:00",
+    )
+
+
+@pytest.fixture()
+def lookup(stamped):
+    records = {stamped.origin.image_id: stamped.origin}
+    return records.get
+
+
+def reencode(data: bytes, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def test_identity_is_created_once_with_private_keys(tmp_path):
+    identity = ensure_identity(tmp_path)
+    for name in (CA_KEY_FILE, SIGNER_KEY_FILE):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+    assert ensure_identity(tmp_path) == identity  # second start reuses it
+
+
+def test_organisation_supplied_identity_is_used_as_is(tmp_path):
+    theirs = create_local_identity(tmp_path / "org-pki", "Example Bank")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in (SIGNER_CHAIN_FILE, SIGNER_KEY_FILE, "c2pa-trust-anchors.pem"):
+        (keys / name).write_bytes((tmp_path / "org-pki" / name).read_bytes())
+    assert ensure_identity(keys) == theirs
+    assert not (keys / CA_KEY_FILE).exists()
+
+
+def test_untouched_image_has_intact_credentials(stamped, identity):
+    report = verify_image(stamped.png, identity.trust_anchors_pem)
+    assert report.made_by_gesso and report.credentials == "intact"
+    assert (report.model, report.tenant, report.created) == (
+        "gesso-base",
+        "acme",
+        "2026-11-25T10:00:00+00:00",
+    )
+    assert report.image_id == stamped.origin.image_id and report.watermark_found
+    assert Image.open(io.BytesIO(stamped.png)).size == (256, 256)
+    credentials = read_credentials(stamped.png, "image/png", identity.trust_anchors_pem)
+    assert credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
+
+
+def test_jpeg_q85_reencoded_image_is_traced_by_its_watermark(stamped, identity, lookup):
+    report = verify_image(
+        reencode(stamped.png, "JPEG", quality=85), identity.trust_anchors_pem, lookup
+    )
+    assert report.made_by_gesso and report.credentials == "re-encoded"
+    assert (report.model, report.tenant, report.created) == (
+        "gesso-base",
+        "acme",
+        "2026-11-25T10:00:00+00:00",
+    )
+    assert report.image_id == stamped.origin.image_id
+
+
+def test_stripped_image_is_traced_and_recognised_as_unchanged(stamped, identity, lookup):
+    stripped = reencode(stamped.png, "PNG")  # same pixels, manifest gone
+    assert read_credentials(stripped, "image/png", identity.trust_anchors_pem).state == "absent"
+    report = verify_image(stripped, identity.trust_anchors_pem, lookup)
+    assert (
+        report.made_by_gesso and report.credentials == "stripped" and report.model == "gesso-base"
+    )
+    # Without the stored record the watermark still says it is Gesso's and which image it is.
+    bare = verify_image(stripped, identity.trust_anchors_pem)
+    assert bare.made_by_gesso and bare.image_id == stamped.origin.image_id and bare.model is None
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, whole chunk bytes) of a PNG, in order."""
+    chunks, offset = [], 8
+    while offset < len(data):
+        length = struct.unpack(">I", data[offset : offset + 4])[0]
+        chunks.append((data[offset + 4 : offset + 8], data[offset : offset + 12 + length]))
+        offset += 12 + length
+    return chunks
+
+
+def test_edited_pixels_under_kept_manifest_are_tampered(stamped, identity, lookup):
+    # Paint over part of the image, then put the original manifest chunk back in.
+    image = Image.open(io.BytesIO(stamped.png)).convert("RGB")
+    image.paste((255, 0, 0), (100, 100, 140, 140))
+    edited = io.BytesIO()
+    image.save(edited, "PNG")
+    manifest = [chunk for kind, chunk in png_chunks(stamped.png) if kind == b"caBX"]
+    assert manifest, "the signed PNG carries its manifest in a caBX chunk"
+    chunks = png_chunks(edited.getvalue())
+    rebuilt = (
+        edited.getvalue()[:8]
+        + chunks[0][1]
+        + manifest[0]
+        + b"".join(chunk for _, chunk in chunks[1:])
+    )
+    assert read_credentials(rebuilt, "image/png", identity.trust_anchors_pem).state == "invalid"
+    report = verify_image(rebuilt, identity.trust_anchors_pem, lookup)
+    assert report.credentials == "tampered" and report.made_by_gesso  # the watermark still names it
+    assert report.image_id == stamped.origin.image_id
+
+
+def test_foreign_images_are_not_claimed(identity, tmp_path):
+    plain = io.BytesIO()
+    emoji_image(3).resize((256, 256)).save(plain, "PNG")
+    report = verify_image(plain.getvalue(), identity.trust_anchors_pem)
+    assert not report.made_by_gesso and report.credentials == "foreign" and report.model is None
+
+    # Signed by another party that even claims Gesso's assertion: still foreign.
+    other = create_local_identity(tmp_path / "other", "Someone Else")
+    facts = GenerationFacts("gesso-base", "acme", "2026-11-25T10:00:00+00:00", "00000000000000aa")
+    forged = sign_image(plain.getvalue(), "image/png", facts, other)
+    report = verify_image(forged, identity.trust_anchors_pem)
+    assert not report.made_by_gesso and report.credentials == "foreign"
+    assert report.signer == "Someone Else"
+
+
+def test_stamped_image_from_the_pipeline(tiny_pipeline, identity):
+    image = tiny_pipeline("red circle", num_inference_steps=2, seed=1)[0]
+    stamped = stamp_image(image, model="tiny", tenant="t1", identity=identity)
+    report = verify_image(reencode(stamped.png, "JPEG", quality=85), identity.trust_anchors_pem)
+    assert report.made_by_gesso and report.image_id == stamped.origin.image_id
+
+
+def test_not_an_image_is_a_value_error(identity):
+    with pytest.raises(ValueError):
+        verify_image(b"%PDF-1.7 not an image", identity.trust_anchors_pem)
+
+
+def test_pixel_digest_ignores_metadata(stamped):
+    from gesso.governance.provenance import pixel_digest
+
+    again = Image.open(io.BytesIO(reencode(stamped.png, "PNG")))
+    assert pixel_digest(again) == stamped.origin.pixel_sha256
+    assert isinstance(stamped.origin, ImageOrigin)
+    assert np.asarray(again).shape == (256, 256, 3)

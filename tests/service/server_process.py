@@ -1,0 +1,87 @@
+"""Run `gesso serve` as a real process on a loopback port, for tests that talk HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def install_test_model(tiny_pipeline_dir: Path, models_dir: Path, name: str = "gesso-base") -> Path:
+    target = models_dir / name
+    if not target.exists():
+        shutil.copytree(tiny_pipeline_dir, target)
+    return target
+
+
+class ServerProcess:
+    """`python -m gesso.cli serve` with settings passed as GESSO_* variables."""
+
+    def __init__(self, root: Path, models_dir: Path, **settings: object):
+        self.root = root
+        self.data_dir = root / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "GESSO_DATA_DIR": str(self.data_dir),
+            "GESSO_MODELS_DIR": str(models_dir),
+            "GESSO_HOST": "127.0.0.1",
+            "GESSO_PORT": str(self.port),
+            "GESSO_DEVICE": "cpu",
+            **{f"GESSO_{key.upper()}": str(value) for key, value in settings.items()},
+        }
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.starts += 1
+        stdout = open(self.root / f"stdout-{self.starts}.txt", "w")
+        stderr = open(self.root / f"stderr-{self.starts}.txt", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gesso.cli", "serve"], env=self.env, stdout=stdout, stderr=stderr
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+    def printed_lines(self, start: int = 1) -> list[str]:
+        return (self.root / f"stdout-{start}.txt").read_text().splitlines()
+
+    def log(self) -> str:
+        return (self.root / f"stderr-{self.starts}.txt").read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run, as in a power cut of the process."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
