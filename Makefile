@@ -18,12 +18,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/gesso generate --prompts-file configs/demo-prompts.jsonl --out out
+	$(BIN)/gesso serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	@test -f corpus/base/metadata.jsonl || $(BIN)/gesso data build-emoji --out corpus/base
+	@test -f corpus/fluent3d/metadata.jsonl || $(BIN)/gesso data build-emoji --styles fluent3d --out corpus/fluent3d
 	$(BIN)/python -m benchmarks.run_all
 
 clean-venv:

@@ -384,6 +384,24 @@ def _fail_with_problems(problems: list[str]) -> NoReturn:
     fail(f"{len(problems)} bad row(s); first: {problems[0]}")
 
 
+@finetune_app.command("demo")
+def finetune_demo(
+    steps: Annotated[int, typer.Option(help="LoRA steps.")] = 500,
+    out_dir: Annotated[Path, typer.Option(help="Where the run, report and comparison grid go.")] = Path("runs/style-demo"),
+) -> None:
+    """The brand-style demonstration: LoRA on Fluent 3D images of 100 concepts, measured on others."""
+    from gesso.train.style_demo import StyleDemoConfig, run_style_demo
+
+    for corpus in ("corpus/base", "corpus/fluent3d"):
+        if not (Path(corpus) / "metadata.jsonl").is_file():
+            fail(f"{corpus} is missing: run `gesso data build-emoji` (with --styles fluent3d for the 3D set)")
+    if steps < 1:
+        fail("--steps must be at least 1")
+    report = run_style_demo(StyleDemoConfig(steps=steps, out_dir=str(out_dir)))
+    for key in ("finetune_seconds", "p3d_base", "p3d_adapter", "p3d_fluent_reference", "top5_base", "top5_adapter"):
+        typer.echo(f"{key}: {report[key]:.3f}")
+
+
 def main() -> None:
     app()
 
