@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 
+from gesso.cli_governance import record_cli_event, register_governance_commands
 from gesso.settings import get_settings
 
 app = typer.Typer(help="Gesso: in-house image generation.", no_args_is_help=True, add_completion=False)
@@ -231,6 +232,7 @@ keys_app = typer.Typer(help="API keys: create them (the secret is shown once).",
 tenants_app = typer.Typer(help="Tenants: the unit of isolation for keys, jobs and images.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
+register_governance_commands(app, keys_app, tenants_app)  # audit, provenance, retention, erase (issue 5)
 
 
 @app.command()
@@ -265,6 +267,7 @@ def tenants_create(
             tenant = create_tenant(session, name, images_per_day)
     except ValueError as exc:
         fail(str(exc))
+    record_cli_event("tenant", tenant.id, tenant.id)  # issue 5: audited
     typer.echo(tenant.id)
 
 
@@ -282,9 +285,10 @@ def keys_create(
     settings = get_settings()
     sessions = open_database(database_url(settings.data_dir, settings.database_url))
     try:
-        _, secret = issue_key_for_tenant(sessions, tenant, role, name=name, rate_limit_per_minute=rate_limit)
+        key, secret = issue_key_for_tenant(sessions, tenant, role, name=name, rate_limit_per_minute=rate_limit)
     except ValueError as exc:
         fail(str(exc))
+    record_cli_event("key", key.tenant_id, key.id, role=key.role)  # issue 5: audited
     typer.echo(secret)
 
 # -- fine-tuning (issue 4) -----------------------------------------------------------------------

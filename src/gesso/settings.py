@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     egress_allowed_endpoints: list[str] = []  # "host:port" of the database, object store, cluster
     audit_checkpoint_every: int = 100  # sign a checkpoint after every N audit records
     master_key_file: Path | None = None  # default: <data_dir>/keys/master.key; or GESSO_MASTER_KEY
+    retention_sweep_every_s: float = 3600.0  # how often the server applies retention; 0 turns it off
     # -- fine-tuning (issue 4) -------------------------------------------------------------
     finetune_upload_max_bytes: int = 512 * 1024 * 1024  # a fine-tune upload (zip, tar, JSONL)
     finetune_upload_max_members: int = 10_000  # files in an archive, lines in a JSONL upload

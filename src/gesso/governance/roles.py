@@ -19,16 +19,18 @@ class Action(StrEnum):
     MODELS_READ = "models:read"
     KEYS_MANAGE = "keys:manage"
     AUDIT_READ = "audit:read"
+    SETTINGS_MANAGE = "settings:manage"  # tenant governance settings, erasure, model approval (admin)
+    PROVENANCE_VERIFY = "provenance:verify"
 
 
-_READ = {Action.IMAGES_READ, Action.JOBS_READ, Action.MODELS_READ}
+_READ = {Action.IMAGES_READ, Action.JOBS_READ, Action.MODELS_READ, Action.PROVENANCE_VERIFY}
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
     Role.DEVELOPER: frozenset(_READ | {Action.IMAGES_CREATE}),
     Role.VIEWER: frozenset(_READ),
     # auditors read records, not pictures
-    Role.AUDITOR: frozenset({Action.JOBS_READ, Action.MODELS_READ, Action.AUDIT_READ}),
+    Role.AUDITOR: frozenset({Action.JOBS_READ, Action.MODELS_READ, Action.AUDIT_READ, Action.PROVENANCE_VERIFY}),
 }
 
 

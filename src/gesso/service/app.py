@@ -9,10 +9,16 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from gesso.service.app_state import build_state
-from gesso.service.body_limit import BodyLimitMiddleware
+from gesso.service.body_limit import BodyLimitMiddleware  # noqa: F401 - wrapped by RouteBodyLimits
+from gesso.service.upload_body_limits import RouteBodyLimits  # issue 4
 from gesso.service.errors import install_error_handlers
 from gesso.service.request_context import RequestContextMiddleware
 from gesso.service.routes import health, images, jobs, models
+from gesso.service.routes import files, fine_tuning  # fine-tuning API (issue 4)
+from gesso.service.routes import console, image_library, me  # web console (issue 6)
+from gesso.service.routes import audit, organization, provenance  # governance (issue 5)
+from gesso.service.governance_lifecycle import start_governance
+from gesso.service.refusal_audit import RefusalAuditMiddleware
 from gesso.settings import Settings
 
 log = logging.getLogger("gesso.service")
@@ -34,16 +40,31 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("requeued %d interrupted job(s)", requeued)
         app.state.gesso = state
         state.worker.start()
+        stop_governance = start_governance(state)  # issue 5: retention sweep, final audit checkpoint
+        state.finetuning.start()  # issue 4: resumes interrupted fine-tunes
         try:
             yield
         finally:
+            state.finetuning.stop()  # pauses a running fine-tune at a checkpoint
             state.worker.stop()
+            stop_governance()
 
     app = FastAPI(title="Gesso", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     for module in (images, jobs, models, health):
         app.include_router(module.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for module in (files, fine_tuning):  # fine-tuning API (issue 4)
+        app.include_router(module.router)
+    for module in (image_library, me):  # web console's API extensions (issue 6)
+        app.include_router(module.router)
+    console.mount_console(app)  # `/` and `/web/...` (issue 6)
+    for module in (audit, organization, provenance):  # governance extensions (issue 5)
+        app.include_router(module.router)
+    app.add_middleware(RefusalAuditMiddleware, state=lambda: getattr(app.state, "gesso", None))
+    # issue 4: the same limit, except `POST /v1/files` (fine-tune datasets) gets the upload limit
+    app.add_middleware(
+        RouteBodyLimits, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.finetune_upload_max_bytes
+    )
 
     def observe(method: str, route: str, status: int, seconds: float) -> None:
         state = getattr(app.state, "gesso", None)

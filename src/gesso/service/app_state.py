@@ -15,9 +15,11 @@ from gesso.engine.pipeline_cache import PipelineCache
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
 from gesso.governance.rate_limits import KeyRateLimiter
+from gesso.governance.deployment import Governance, open_governance
 from gesso.governance.signed_urls import load_or_create_signing_key
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.service.metrics import ServiceMetrics
+from gesso.service.finetuning_state import FineTuning, open_finetuning  # issue 4
 from gesso.settings import Settings
 from gesso.store.blob_store import BlobStore, open_blob_store
 from gesso.store.database import database_url, open_database
@@ -36,16 +38,23 @@ class ServiceState:
     metrics: ServiceMetrics
     signing_key: bytes
     pipelines: Callable[[str], GessoPipeline]
+    governance: "Governance | None" = None  # audit log, keyring, provenance identity (issue 5)
+    finetuning: "FineTuning | None" = None  # fine-tune queue, worker, adapters (issue 4)
 
-    def model_names(self) -> list[str]:
-        """The models a tenant may use: the registered pipelines in `models_dir`."""
-        return shipped_models(self.settings.models_dir)
+    def model_names(self, tenant_id: str | None = None) -> list[str]:
+        """The models a tenant may use: the registered pipelines in `models_dir`, and with
+        `tenant_id` also that tenant's fine-tuned models."""
+        names = shipped_models(self.settings.models_dir)
+        if tenant_id is not None and self.finetuning is not None:
+            names += self.finetuning.model_names(tenant_id)
+        return names
 
 
 def build_state(settings: Settings) -> ServiceState:
     """Open everything; migrations run here. The worker is built but not started."""
     sessions = open_database(database_url(settings.data_dir, settings.database_url))
-    blobs = open_blob_store(settings.data_dir)
+    governance = open_governance(settings, sessions)  # seals blobs and job specs from here on
+    blobs = governance.seal(open_blob_store(settings.data_dir))
     queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts)
     events = JobEvents()
 
@@ -62,9 +71,10 @@ def build_state(settings: Settings) -> ServiceState:
             raise LookupError(f"unknown model {name!r}")
         return cache.get(settings.models_dir / name, settings.default_sampler)
 
+    finetuning = open_finetuning(settings, sessions, blobs, pipelines)  # issue 4: `ft:...` names too
     worker = EmbeddedWorker(
-        queue,
-        pipelines,
+        governance.stamping(queue),
+        finetuning.pipelines,
         events,
         settings.max_batch_images,
         preload_model=settings.default_model,
@@ -80,7 +90,9 @@ def build_state(settings: Settings) -> ServiceState:
         limiter=KeyRateLimiter(),
         metrics=metrics,
         signing_key=load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key"),
-        pipelines=pipelines,
+        governance=governance,
+        pipelines=finetuning.pipelines,
+        finetuning=finetuning,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Callable
 import uvicorn
 
 from gesso.governance.api_keys import bootstrap_first_tenant
+from gesso.governance.deployment import open_audit_log, record_first_start
+from gesso.governance.egress_wiring import guard_process_egress
 from gesso.offline import force_offline
 from gesso.service.app import create_app
 from gesso.service.request_context import configure_json_logging
@@ -19,7 +21,10 @@ def first_start(settings: Settings) -> str | None:
     """Migrate and, on an empty database, create the first tenant; returns its admin key once."""
     sessions = open_database(database_url(settings.data_dir, settings.database_url))
     try:
-        return bootstrap_first_tenant(sessions, settings.first_tenant)
+        secret = bootstrap_first_tenant(sessions, settings.first_tenant)
+        if secret is not None:
+            record_first_start(settings, sessions, secret)  # issue 5: audited
+        return secret
     finally:
         sessions.kw["bind"].dispose()
 
@@ -32,6 +37,8 @@ def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     if secret is not None:
         announce(f"Created tenant {settings.first_tenant!r} with an admin API key (shown only this once):")
         announce(secret)
+    # issue 5: from here on, only loopback and configured endpoints; other attempts are audited
+    guard_process_egress(settings, open_audit_log(settings, open_database(database_url(settings.data_dir, settings.database_url))))
     announce(f"Gesso is serving on http://{settings.host}:{settings.port}/v1")
     uvicorn.run(
         create_app(settings),

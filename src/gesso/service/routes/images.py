@@ -19,6 +19,7 @@ from gesso.governance.roles import Action
 from gesso.governance.signed_urls import image_token_valid
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
+from gesso.service.request_governance import enforce_request_governance
 from gesso.service.errors import not_found
 from gesso.service.image_requests import edit_request, generation_request, variation_request
 from gesso.service.job_submission import request_fingerprint
@@ -84,7 +85,12 @@ async def create_generation(
 ) -> Response:
     state = get_state(request)
     image_request = await run_in_threadpool(
-        generation_request, body, state.settings, state.model_names(), _sizes(state), _rng
+        generation_request, body, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
+    )
+    await run_in_threadpool(  # issue 5: content policy and model approval, before any job row exists
+        enforce_request_governance, state, principal,
+        [("prompt", body.prompt), ("negative_prompt", body.negative_prompt)], body.moderation,
+        image_request.spec.model,
     )
     fingerprint = request_fingerprint({"endpoint": "generations", **body.model_dump(exclude_none=True)}, {})
     return await answer_image_request(
@@ -117,7 +123,12 @@ async def create_edit(
     if raw_mask is not None:
         uploads["mask"] = await run_in_threadpool(validated_mask, raw_mask, raw_image, _limits(state))
     image_request = await run_in_threadpool(
-        edit_request, fields, raw_mask is not None, state.settings, state.model_names(), _sizes(state), _rng
+        edit_request, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
+    )
+    await run_in_threadpool(  # issue 5: content policy and model approval, before any job row exists
+        enforce_request_governance, state, principal,
+        [("prompt", fields.prompt), ("negative_prompt", fields.negative_prompt)], getattr(fields, "moderation", None),
+        image_request.spec.model,
     )
     fingerprint = request_fingerprint({"endpoint": "edits", **form.fields}, uploads)
     return await answer_image_request(request, principal, image_request, fingerprint, idempotency_key, uploads, "image_edit")
@@ -144,7 +155,10 @@ async def create_variation(
     fields = _parse_fields(VariationFields, form.fields)
     image = await run_in_threadpool(validated_image, single_file(form.files, "image", required=True), _limits(state))
     image_request = await run_in_threadpool(
-        variation_request, fields, state.settings, state.model_names(), _sizes(state), _rng
+        variation_request, fields, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
+    )
+    await run_in_threadpool(  # issue 5: model approval (a variation has no prompt to check)
+        enforce_request_governance, state, principal, [], None, image_request.spec.model
     )
     fingerprint = request_fingerprint({"endpoint": "variations", **form.fields}, {"image": image})
     return await answer_image_request(

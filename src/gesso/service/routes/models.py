@@ -13,6 +13,7 @@ from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.errors import not_found
 from gesso.service.schemas import ModelBody, ModelList
+from gesso.service.fine_tuned_model_listing import fine_tuned_model_bodies  # issue 4
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -25,7 +26,9 @@ def _model_body(state: ServiceState, name: str) -> dict:
 @router.get("", response_model=ModelList, summary="List models")
 def list_models(request: Request, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]) -> dict:
     state = get_state(request)
-    return {"object": "list", "data": [_model_body(state, name) for name in state.model_names()]}
+    data = [_model_body(state, name) for name in state.model_names()]
+    data += fine_tuned_model_bodies(state, _principal.tenant_id)  # issue 4: this tenant's only
+    return {"object": "list", "data": data}
 
 
 @router.get("/{model_id}", response_model=ModelBody, summary="Read one model")
@@ -33,6 +36,9 @@ def read_model(
     request: Request, model_id: str, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]
 ) -> dict:
     state = get_state(request)
+    fine_tuned = [body for body in fine_tuned_model_bodies(state, _principal.tenant_id) if body["id"] == model_id]
+    if fine_tuned:  # issue 4: another tenant's model reads as unknown
+        return fine_tuned[0]
     if model_id not in state.model_names():
         raise not_found("model", model_id, code="model_not_found")
     return _model_body(state, model_id)

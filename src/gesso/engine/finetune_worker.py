@@ -1,0 +1,201 @@
+"""The fine-tune worker: a thread that runs one LoRA fine-tune at a time from a durable queue.
+
+It knows jobs only by id and run config; which job comes next (fairly across tenants), where the
+data lives and how events are stored belong to the queue that implements `FineTuneQueue`. Each
+job trains on its own freshly loaded copy of the base pipeline (never one that serves requests),
+so the adapter it trains never leaks into image batches. Cancel and pause are read from the queue
+between steps; stopping the server pauses the running job at a checkpoint and leaves it to be
+resumed (exactly, from that checkpoint) when the server starts again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+
+from gesso.data.dataset_format import read_rows
+from gesso.engine.model_resolution import MODEL_BUILD_LOCK
+from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.train.lora_loop import (
+    CANCEL,
+    PAUSE,
+    FinetuneResult,
+    TrainingEvent,
+    cache_caption_features,
+    caption_with_trigger,
+    train_lora,
+)
+from gesso.train.run_config import FinetuneRunConfig
+
+log = logging.getLogger("gesso.finetune")
+
+
+@dataclass(frozen=True)
+class ClaimedFineTune:
+    """A fine-tune this worker now runs; `config.out_dir` holds its checkpoints (resume point)."""
+
+    id: str
+    config: FinetuneRunConfig
+
+
+class FineTuneQueue(Protocol):
+    def prepare_pending(self) -> None:
+        """Check and unpack the data of jobs that are `validating_files`; they become queued or failed."""
+        ...
+
+    def claim_next(self) -> ClaimedFineTune | None:
+        """Mark the next job running and return it (None: nothing queued)."""
+        ...
+
+    def requested_action(self, job_id: str) -> str | None:
+        """'cancel', 'pause' or None."""
+        ...
+
+    def record(self, job_id: str, event: TrainingEvent) -> None: ...
+
+    def finish(self, job_id: str, result: FinetuneResult) -> None:
+        """Store the outcome: succeeded (a new model), paused or cancelled."""
+        ...
+
+    def fail(self, job_id: str, code: str, message: str) -> None: ...
+
+
+Trainer = Callable[..., FinetuneResult]
+
+
+class FineTuneWorker:
+    """A daemon thread: prepare pending jobs, claim one, train it, store the outcome, repeat."""
+
+    def __init__(
+        self,
+        queue: FineTuneQueue,
+        poll_seconds: float = 1.0,
+        control_every_s: float = 0.2,
+        train: Trainer = train_lora,
+    ):
+        self.queue = queue
+        self.poll_seconds = poll_seconds
+        self.control_every_s = control_every_s
+        self.train = train
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.current: str | None = None  # id of the job being trained
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gesso-finetune", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was created, resumed, cancelled or paused: look now, not at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Pause the running job at a checkpoint (it resumes after restart) and end the thread."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.queue.prepare_pending()
+                claimed = self.queue.claim_next()
+            except Exception:
+                log.exception("reading the fine-tune queue failed")
+                claimed = None
+            if claimed is None:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+                continue
+            self.run_one(claimed)
+
+    def run_one(self, job: ClaimedFineTune) -> None:
+        """Train one claimed job to its end, pause or cancel; a failure fails only this job."""
+        self.current = job.id
+        started = time.perf_counter()
+        try:
+            result = self._train(job)
+            if result.status == "paused" and self._stopping.is_set():
+                log.info("fine-tune %s paused for shutdown at step %d", job.id, result.step)
+                return  # stays running: the next start resumes it
+            self.queue.finish(job.id, result)
+            log.info("fine-tune %s %s at step %d/%d in %.1fs", job.id, result.status, result.step,
+                     result.total_steps, time.perf_counter() - started)
+        except Exception as exc:  # never let one job end the worker
+            log.exception("fine-tune %s failed", job.id)
+            try:
+                self.queue.fail(job.id, "training_failed", f"{exc.__class__.__name__}: {exc}")
+            except Exception:
+                log.exception("could not mark fine-tune %s failed", job.id)
+        finally:
+            self.current = None
+
+    def _train(self, job: ClaimedFineTune) -> FinetuneResult:
+        """`train_lora` on a private copy of the base pipeline. The copy is loaded, and the LoRA
+        layers added (up to the loop's first event), under `MODEL_BUILD_LOCK`; the slow feature
+        caching runs outside it, so serving is held up for as short a time as possible."""
+        with MODEL_BUILD_LOCK:
+            pipe = load_private_copy(job.config)
+        precompute_features(pipe, job.config)
+        held = MODEL_BUILD_LOCK.acquire()
+
+        def on_event(event: TrainingEvent) -> None:
+            nonlocal held
+            if held:  # the first event comes once the adapter is in place
+                MODEL_BUILD_LOCK.release()
+                held = False
+            self.queue.record(job.id, event)
+
+        try:
+            return self.train(job.config, on_event=on_event, control=self._control(job.id), progress=False, pipe=pipe)
+        finally:
+            if held:
+                MODEL_BUILD_LOCK.release()
+
+    def _control(self, job_id: str) -> Callable[[], str | None]:
+        """Asked before every step; reads the queue at most every `control_every_s` seconds."""
+        last = {"at": 0.0, "action": None}
+
+        def control() -> str | None:
+            if self._stopping.is_set():
+                return PAUSE
+            now = time.monotonic()
+            if now - last["at"] >= self.control_every_s:
+                last["at"] = now
+                try:
+                    last["action"] = self.queue.requested_action(job_id)
+                except Exception:
+                    log.exception("reading the requested action of %s failed", job_id)
+            action = last["action"]
+            return action if action in (CANCEL, PAUSE) else None
+
+        return control
+
+
+def load_private_copy(config: FinetuneRunConfig) -> GessoPipeline:
+    """A fresh copy of the base pipeline for one fine-tune (never the one that serves requests)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = GessoPipeline.load(config.base_model_dir, device=device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def precompute_features(pipe: GessoPipeline, config: FinetuneRunConfig) -> None:
+    """Fill the loop's feature cache ahead of it (the same files `train_lora` would write)."""
+    for folder in filter(None, (config.data_dir, config.validation_data_dir)):
+        rows = read_rows(Path(folder))
+        captions = [caption_with_trigger(row.text, config.trigger) for row in rows]
+        if all(captions):  # otherwise `train_lora` refuses the data with a clear message
+            cache_caption_features(pipe, Path(folder), rows, captions, Path(config.out_dir) / "cache")

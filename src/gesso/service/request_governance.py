@@ -1,0 +1,48 @@
+"""The tenant's governance applied to an image request before a job is written: its content
+policy (a violation is OpenAI's 400 `content_policy_violation`, the field as `param`, and an audit
+record) and model approval (a pending fine-tuned model serves only its creator: 403)."""
+
+from __future__ import annotations
+
+from gesso.governance.audit_events import key_actor, record_policy_violation
+from gesso.governance.authorisation import Principal
+from gesso.governance.content_policy import check_texts
+from gesso.governance.model_approval import model_usable
+from gesso.governance.tenant_policy import tenant_settings
+from gesso.service.app_state import ServiceState
+from gesso.service.errors import ApiError
+
+
+def enforce_request_governance(
+    state: ServiceState,
+    principal: Principal,
+    texts: list[tuple[str, str | None]],
+    moderation: str | None,
+    model: str,
+) -> None:
+    """Raise ApiError 403 `model_not_approved` for a pending model of another key, or 400
+    `content_policy_violation` for the first text the policy refuses.
+
+    `moderation` is the request's level ("auto" when None; "low" only relaxes the semantic check).
+    """
+    with state.sessions() as session:
+        settings = tenant_settings(session, principal.tenant_id)
+        usable = model_usable(session, model, principal.tenant_id, principal.key_id)
+    if not usable:
+        raise ApiError(
+            403, f"model {model!r} is pending approval by an admin of your organisation",
+            type="permission_error", param="model", code="model_not_approved",
+        )
+    policy = settings.content_policy()
+    if not policy.blocked_terms and not policy.blocked_concepts:
+        return
+    embed = state.governance.embedder() if policy.blocked_concepts else None
+    violation = check_texts(texts, policy, "low" if moderation == "low" else "auto", embed)
+    if violation is None:
+        return
+    text = next((t for f, t in texts if f == violation.field), "") or ""
+    record_policy_violation(
+        state.governance.audit, principal.tenant_id, key_actor(principal.key_id),
+        violation.audit_details(), text, settings.prompt_mode,
+    )
+    raise ApiError(400, violation.message, param=violation.field, code="content_policy_violation")

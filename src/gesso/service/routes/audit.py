@@ -1,0 +1,62 @@
+"""`GET /v1/audit` (Gesso extension): the caller's tenant's audit chain, for auditors, admins and
+SIEM collectors. Records come with their hashes, so a collector can verify what it received."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from gesso.engine.generation_request import BadRequest
+from gesso.governance.audit_log import query_records
+from gesso.governance.authorisation import Principal
+from gesso.governance.roles import Action
+from gesso.service.app_state import get_state
+from gesso.service.auth_dependency import require
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+MAX_LIMIT = 1000
+
+
+def utc_bound(text: str | None, param: str) -> str | None:
+    """An ISO 8601 time (or Unix seconds) -> the stored records' UTC text form; BadRequest if bad."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(float(text), timezone.utc)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"{param} must be an ISO 8601 time or Unix seconds", param) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@router.get("", summary="Read your organisation's audit log (auditor or admin)")
+def read_audit(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Action.AUDIT_READ))],
+    action: Annotated[str | None, Query(description="Only records of this action, e.g. image.generated")] = None,
+    since: Annotated[str | None, Query(description="ISO 8601 or Unix seconds, inclusive")] = None,
+    until: Annotated[str | None, Query(description="ISO 8601 or Unix seconds, exclusive")] = None,
+    after: Annotated[int, Query(description="Only records with seq above this (paging)")] = 0,
+    limit: Annotated[int, Query(description=f"1-{MAX_LIMIT}")] = 100,
+) -> dict:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", "limit")
+    if after < 0:
+        raise BadRequest("after must not be negative", "after")
+    state = get_state(request)
+    with state.sessions() as session:
+        records = query_records(
+            session, principal.tenant_id, action=action, since=utc_bound(since, "since"),
+            until=utc_bound(until, "until"), after_seq=after, limit=limit + 1,
+        )
+    return {
+        "object": "list",
+        "data": [record.to_dict() for record in records[:limit]],
+        "has_more": len(records) > limit,
+    }

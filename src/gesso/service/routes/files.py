@@ -1,0 +1,149 @@
+"""The OpenAI Files API for fine-tune datasets: upload (checked row by row), list, read, content,
+preview (Gesso extension) and delete (refused while models trained on the file exist, unless
+`cascade=true`, which deletes them too)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from gesso.data.upload_archives import UploadRejected
+from gesso.data.validation import ImageLimits
+from gesso.engine.generation_request import BadRequest
+from gesso.governance.authorisation import Principal
+from gesso.governance.roles import Action
+from gesso.service import finetune_audit
+from gesso.service.app_state import get_state
+from gesso.service.auth_dependency import require
+from gesso.service.dataset_uploads import check_upload, read_file_upload, upload_rejected_response
+from gesso.service.errors import ApiError, not_found
+from gesso.service.finetune_bodies import file_body
+from gesso.service.finetune_schemas import FileBody, FileDeleted, FileList
+from gesso.service.finetuning_state import upload_limits
+from gesso.service.job_waiting import base_url
+from gesso.store.fine_tuned_adapters import remove_adapter_folder
+from gesso.store.file_records import FINE_TUNE_PURPOSE, FileInUse, add_file, delete_file, find_file, list_files
+
+router = APIRouter(prefix="/v1/files", tags=["files"])
+
+_UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "zip or tar of images + metadata.jsonl, or JSONL of {image (base64), text}"},
+        "purpose": {"type": "string", "enum": [FINE_TUNE_PURPOSE]},
+        "captions_optional": {"type": "boolean", "description": "Gesso: allow images without a caption "
+                              "(a job on this file must then set a trigger word)"},
+    },
+}}}}}
+
+
+@router.post("", response_model=FileBody, openapi_extra=_UPLOAD_DOC, summary="Upload a fine-tune dataset",
+             responses={400: {"description": "Bad upload: `error.problems` lists every bad row"}})
+async def upload_file(
+    request: Request, principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))]
+) -> Response | dict:
+    state = get_state(request)
+    upload = await read_file_upload(request)
+    try:
+        if upload.purpose != FINE_TUNE_PURPOSE:
+            raise BadRequest(f"purpose {upload.purpose!r} is not supported; Gesso stores '{FINE_TUNE_PURPOSE}' "
+                             "datasets", "purpose")
+        image_limits = ImageLimits(max_pixels=state.settings.max_upload_pixels)
+        try:
+            info, preview = await run_in_threadpool(check_upload, upload, upload_limits(state.settings), image_limits)
+        except UploadRejected as exc:
+            return upload_rejected_response(exc)
+        data = await run_in_threadpool(upload.path.read_bytes)
+        record = await run_in_threadpool(
+            add_file, state.sessions, state.blobs, principal.tenant_id, principal.key_id, upload.purpose, data,
+            preview, info,
+        )
+    finally:
+        upload.discard()
+    finetune_audit.file_uploaded(state, principal, record.id, record.purpose, record.bytes, record.sha256)
+    return file_body(record, base_url(request, state))
+
+
+@router.get("", response_model=FileList, summary="List the tenant's files")
+def list_tenant_files(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Action.JOBS_READ))],
+    purpose: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    order: Literal["asc", "desc"] = "desc",
+) -> dict:
+    state = get_state(request)
+    with state.sessions() as session:
+        rows = list_files(session, principal.tenant_id, purpose, after, limit + 1, newest_first=order == "desc")
+    url = base_url(request, state)
+    data = [file_body(row, url) for row in rows[:limit]]
+    return {"object": "list", "data": data, "has_more": len(rows) > limit,
+            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+
+
+def _own_file(request: Request, principal: Principal, file_id: str):  # noqa: ANN202
+    state = get_state(request)
+    with state.sessions() as session:
+        record = find_file(session, principal.tenant_id, file_id)
+    if record is None:
+        raise not_found("file", file_id)
+    return state, record
+
+
+@router.get("/{file_id}", response_model=FileBody, summary="Read a file's record")
+def read_file(
+    request: Request, file_id: str, principal: Annotated[Principal, Depends(require(Action.JOBS_READ))]
+) -> dict:
+    state, record = _own_file(request, principal, file_id)
+    return file_body(record, base_url(request, state))
+
+
+@router.get("/{file_id}/content", response_class=Response, summary="The uploaded bytes, as they were sent",
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def file_content(
+    request: Request, file_id: str, principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))]
+) -> Response:
+    state, record = _own_file(request, principal, file_id)
+    disposition = f'attachment; filename="{record.filename.replace(chr(34), "")}"'
+    return Response(state.blobs.get(record.blob_key), media_type="application/octet-stream",
+                    headers={"Content-Disposition": disposition, "Cache-Control": "private, no-store"})
+
+
+@router.get("/{file_id}/preview", response_class=Response, summary="A grid of the first images (Gesso)",
+            responses={200: {"content": {"image/png": {}}}})
+def file_preview(
+    request: Request, file_id: str, principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))]
+) -> Response:
+    state, record = _own_file(request, principal, file_id)
+    return Response(state.blobs.get(record.preview_blob_key), media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.delete("/{file_id}", response_model=FileDeleted, summary="Delete a file",
+               responses={409: {"description": "Models were trained on this file (use cascade=true), "
+                                               "or a fine-tune still uses it"}})
+def remove_file(
+    request: Request,
+    file_id: str,
+    principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))],
+    cascade: bool = False,
+) -> dict:
+    state = get_state(request)
+    try:
+        deleted = delete_file(state.sessions, state.blobs, principal.tenant_id, file_id, cascade)
+    except FileInUse as exc:
+        raise ApiError(409, str(exc), param="cascade" if exc.models else None, code="file_in_use") from None
+    if deleted is None:
+        raise not_found("file", file_id)
+    _, models = deleted
+    for model in models:
+        remove_adapter_folder(model.adapter_dir)
+    names = [model.id for model in models]
+    finetune_audit.file_deleted(state, principal, file_id, names)
+    return {"id": file_id, "object": "file", "deleted": True, "deleted_models": names}

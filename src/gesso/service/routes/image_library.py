@@ -1,0 +1,82 @@
+"""`GET /v1/images` (Gesso extension): the caller's tenant's generated images, newest first,
+with the parameters that made each one. The web console's library reads it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from gesso.governance.authorisation import Principal
+from gesso.governance.roles import Action
+from gesso.service.app_state import ServiceState, get_state
+from gesso.service.auth_dependency import require
+from gesso.service.errors import ApiError
+from gesso.service.image_responses import image_url
+from gesso.service.job_waiting import base_url
+from gesso.store.image_library import LibraryQuery, UnknownCursor, list_library
+from gesso.store.tables import ImageRecord, Job
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+MAX_LIMIT = 100
+
+
+def library_item(state: ServiceState, image: ImageRecord, job: Job, url_base: str) -> dict:
+    """One image with its job's parameters; `url` is signed and expires like any image URL."""
+    spec = json.loads(job.spec_json)
+    item = {
+        "id": image.id,
+        "object": "image",
+        "created_at": int(image.created_at),
+        "job_id": job.id,
+        "index": image.index,
+        "kind": job.kind,
+        "model": job.model,
+        "prompt": spec.get("prompt", ""),
+        "negative_prompt": spec.get("negative", ""),
+        "seed": image.seed,
+        "steps": spec.get("steps"),
+        "guidance_scale": spec.get("guidance"),
+        "size": f"{image.width}x{image.height}",
+        "content_type": image.content_type,
+        "sha256": image.sha256,
+        "url": image_url(state, url_base, image.id),
+    }
+    if job.kind != "generate":
+        item["strength"] = spec.get("strength")
+    return item
+
+
+@router.get("", summary="List this tenant's generated images (Gesso extension)")
+def list_images(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))],
+    q: Annotated[str | None, Query(max_length=1000, description="Case-insensitive text in the prompt")] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
+    until: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    after: Annotated[str | None, Query(max_length=64, description="Id of the last image of the previous page")] = None,
+) -> dict:
+    if since is not None and until is not None and since > until:
+        raise ApiError(400, "since must not be later than until", param="since", code="invalid_value")
+    state = get_state(request)
+    query = LibraryQuery(
+        tenant_id=principal.tenant_id, q=q, model=model, since=since, until=until, limit=limit, after=after
+    )
+    with state.sessions() as session:
+        try:
+            page = list_library(session, query)
+        except UnknownCursor:
+            raise ApiError(400, f"no image with id {after!r} to page after", param="after", code="invalid_value") from None
+        url_base = base_url(request, state)
+        data = [library_item(state, image, job, url_base) for image, job in page.entries]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": page.has_more,
+    }

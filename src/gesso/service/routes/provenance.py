@@ -1,0 +1,56 @@
+"""`POST /v1/provenance/verify` (Gesso extension): did this deployment make the image, which
+model, for which tenant, when, and are its Content Credentials intact, stripped or re-encoded?"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from gesso.engine.generation_request import BadRequest
+from gesso.governance.authorisation import Principal
+from gesso.governance.delivery_stamping import find_origin
+from gesso.governance.provenance import verify_image
+from gesso.governance.roles import Action
+from gesso.service.app_state import ServiceState, get_state
+from gesso.service.auth_dependency import require
+
+router = APIRouter(prefix="/v1/provenance", tags=["provenance"])
+
+
+def verify_bytes(state: ServiceState, data: bytes) -> dict:
+    """The provenance report of image bytes; BadRequest when they are not an image."""
+    def lookup(watermark_id: str):  # noqa: ANN202
+        with state.sessions() as session:
+            return find_origin(session, watermark_id)
+
+    try:
+        report = verify_image(data, state.governance.identity().trust_anchors_pem, lookup)
+    except ValueError as exc:
+        raise BadRequest(f"file is {exc}", "file") from None
+    return {"object": "provenance.report", **asdict(report)}
+
+
+@router.post(
+    "/verify",
+    summary="Verify an image's provenance (multipart field `file`)",
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
+)
+async def verify(request: Request, _principal: Annotated[Principal, Depends(require(Action.PROVENANCE_VERIFY))]) -> dict:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest("send the image as multipart/form-data in the field 'file'", "file")
+    form = await request.form(max_files=1, max_fields=4)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("missing required file 'file'", "file")
+        data = await upload.read()
+    finally:
+        await form.close()
+    if not data:
+        raise BadRequest("file is empty", "file")
+    return await run_in_threadpool(verify_bytes, get_state(request), data)
