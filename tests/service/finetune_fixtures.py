@@ -36,13 +36,17 @@ mixed_precision: "no"
 validation_prompts: []
 """
 FINISHED = ("succeeded", "failed", "cancelled")
+SMALL_BODY_LIMIT = 4096
+UPLOAD_LIMIT = 1024 * 1024
 
 
 def start_finetune_server(root: Path, models_dir: Path) -> ServerProcess:
     root.mkdir(parents=True, exist_ok=True)
     config = root / "finetune.yaml"
     config.write_text(FINETUNE_YAML)
-    server = ServerProcess(root, models_dir, default_steps=3, finetune_config=config, max_batch_images=4)
+    # a body limit below a dataset's size: uploads pass only through their own, larger limit
+    server = ServerProcess(root, models_dir, default_steps=3, finetune_config=config, max_batch_images=4,
+                           max_body_bytes=SMALL_BODY_LIMIT, finetune_upload_max_bytes=UPLOAD_LIMIT)
     server.start()
     return server
 

@@ -14,7 +14,15 @@ import openai
 import pytest
 
 from tests.data.test_upload_archives import good_files, metadata, pixel_bomb_png, png, write_tar, write_zip
-from tests.service.finetune_fixtures import client, dataset_zip, make_key, start_finetune_server, wait_for_job
+from tests.service.finetune_fixtures import (
+    SMALL_BODY_LIMIT,
+    UPLOAD_LIMIT,
+    client,
+    dataset_zip,
+    make_key,
+    start_finetune_server,
+    wait_for_job,
+)
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +201,14 @@ def test_delete_refuses_a_file_that_trained_a_model_unless_cascade(ft_server, tm
     assert api.fine_tuning.jobs.retrieve(job.id).status == "succeeded"  # the job's history stays
     plain = api.files.create(file=("e.zip", dataset_zip(tmp_path / "e"), "application/zip"), purpose="fine-tune")
     assert api.files.delete(plain.id).deleted
+
+
+def test_uploads_have_their_own_body_limit(ft_server, key, tmp_path):
+    data = dataset_zip(tmp_path)
+    assert len(data) > SMALL_BODY_LIMIT  # over the server-wide limit, yet accepted
+    assert post_file(ft_server, key, data).status_code == 200
+    too_big = post_file(ft_server, key, b"PK\x03\x04" + b"\0" * UPLOAD_LIMIT)
+    assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "request_too_large"
+    image_request = httpx.post(f"{ft_server.url}/v1/images/generations", headers={"Authorization": f"Bearer {key}"},
+                               json={"prompt": "x" * SMALL_BODY_LIMIT})
+    assert image_request.status_code == 413  # every other route keeps the server-wide limit

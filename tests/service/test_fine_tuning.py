@@ -53,7 +53,7 @@ def generate(api: openai.OpenAI, model: str) -> bytes:
     return base64.b64decode(result.data[0].b64_json)
 
 
-def test_sdk_whole_flow(ft_server, acme, trained, tmp_path):
+def test_sdk_whole_flow(ft_server, acme, trained):
     api = client(ft_server, acme)
     upload, created = trained
     assert upload.purpose == "fine-tune" and upload.status == "processed" and upload.bytes > 0
@@ -76,6 +76,9 @@ def test_sdk_whole_flow(ft_server, acme, trained, tmp_path):
     assert job.status == "succeeded", job.error
     assert job.fine_tuned_model == f"ft:gesso-base:acme:shapes:{job.id}"
     assert job.finished_at and job.model_extra["progress"] == {"step": 8, "total_steps": 8}
+    lineage = job.model_extra["lineage"]
+    assert lineage["dataset_sha256"] == extras["sha256"] and lineage["base_model"] == "gesso-base"
+    assert lineage["training_file"] == upload.id and lineage["created_by"].startswith("key")
 
     events = api.fine_tuning.jobs.list_events(job.id, limit=100).data
     assert events[0].message == "The job has successfully completed"  # newest first

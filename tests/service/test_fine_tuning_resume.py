@@ -1,5 +1,6 @@
 """SIGKILL the server in the middle of a fine-tune: after a restart the job resumes from its last
-checkpoint, finishes exactly once, and its adapter equals that of an uninterrupted run."""
+checkpoint, finishes exactly once, and its adapter equals that of an uninterrupted run. A graceful
+stop puts the running job back in the queue without counting it as an interruption."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ from tests.service.finetune_fixtures import client, dataset_zip, make_key, start
 EPOCHS = 25  # 4 steps an epoch: 100 steps, a checkpoint every 4
 
 
+def wait_for_checkpoint(sessions, job_id: str, step: int) -> None:
+    """Until the running job has saved a checkpoint at `step` or later."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            job = session.get(FineTuningJobRecord, job_id)
+            saved = session.scalar(select(func.max(FineTuneCheckpoint.step))
+                                   .where(FineTuneCheckpoint.job_id == job_id)) or 0
+        if job.status == "running" and saved >= step:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"job {job_id} saved no checkpoint at step {step}")
+
+
 def test_killed_fine_tune_resumes_exactly(models_dir, tmp_path):
     server = start_finetune_server(tmp_path / "server", models_dir)
     try:
@@ -29,15 +44,7 @@ def test_killed_fine_tune_resumes_exactly(models_dir, tmp_path):
         killed = api.fine_tuning.jobs.create(**settings, suffix="killed")
         sessions = open_database(database_url(server.data_dir))
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with sessions() as session:
-                job = session.get(FineTuningJobRecord, killed.id)
-                saved = session.scalar(select(func.max(FineTuneCheckpoint.step))
-                                       .where(FineTuneCheckpoint.job_id == killed.id)) or 0
-            if job.status == "running" and saved >= 8:
-                break
-            time.sleep(0.01)
+        wait_for_checkpoint(sessions, killed.id, 8)
         server.kill()
         with sessions() as session:
             at_kill = session.get(FineTuningJobRecord, killed.id)
@@ -65,5 +72,14 @@ def test_killed_fine_tune_resumes_exactly(models_dir, tmp_path):
         assert interrupted.keys() == uninterrupted.keys()
         for name, tensor in uninterrupted.items():
             assert torch.equal(interrupted[name], tensor), name  # bit for bit
+
+        stopped = api.fine_tuning.jobs.create(**settings, suffix="stopped")
+        wait_for_checkpoint(sessions, stopped.id, 4)
+        server.stop()  # a graceful stop: paused at a checkpoint, first in the queue, not an interruption
+        with sessions() as session:
+            at_stop = session.get(FineTuningJobRecord, stopped.id)
+        assert (at_stop.status, at_stop.attempts) == ("queued", 0)
+        server.start()
+        assert wait_for_job(client(server, key), stopped.id).status == "succeeded"
     finally:
         server.stop()

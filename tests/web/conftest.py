@@ -5,7 +5,6 @@ Screenshots go to `test-artifacts/screenshots/` (git-ignored)."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -74,8 +73,11 @@ def other_key(make_key) -> str:  # noqa: F811
     return make_key("webglobex", "developer")
 
 
-def copy_to_docs(shot: Path, name: str) -> None:
-    """Keep a screenshot for the README (docs/images/)."""
+def docs_screenshot(page, name: str) -> Path:
+    """A laptop-sized, light-theme view of the current page for the README (docs/images/)."""
     target = Path(__file__).resolve().parents[2] / "docs" / "images" / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, target)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size(LAPTOP)
+    page.screenshot(path=str(target))
+    return target

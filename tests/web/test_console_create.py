@@ -7,7 +7,7 @@ import base64
 import httpx
 from playwright.sync_api import expect
 
-from tests.web.conftest import copy_to_docs
+from tests.web.conftest import docs_screenshot
 from tests.web.console_steps import generate, shoot, sign_in
 
 
@@ -47,7 +47,8 @@ def test_generate_streams_previews_and_shows_the_images(page, server, dev_key, s
     assert png.startswith(b"\x89PNG")
     assert page.locator("progress").evaluate("p => p.value === p.max")
     assert not any(dev_key in url for url in requests)
-    copy_to_docs(shoot(page, screenshots, "create"), "console-create.png")
+    shoot(page, screenshots, "create")
+    docs_screenshot(page, "console-create.png")
 
 
 def test_use_as_input_runs_a_masked_edit_and_variations(page, server, dev_key):

@@ -5,7 +5,8 @@ data lives and how events are stored belong to the queue that implements `FineTu
 job trains on its own freshly loaded copy of the base pipeline (never one that serves requests),
 so the adapter it trains never leaks into image batches. Cancel and pause are read from the queue
 between steps; stopping the server pauses the running job at a checkpoint and leaves it to be
-resumed (exactly, from that checkpoint) when the server starts again.
+resumed (exactly, from that checkpoint) when the server starts again; a killed server leaves it
+`running`, and the queue puts it back at the next start.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class FineTuneQueue(Protocol):
         ...
 
     def fail(self, job_id: str, code: str, message: str) -> None: ...
+
+    def release(self, job_id: str) -> None:
+        """Back to the queue after a shutdown pause (not counted as an interruption)."""
+        ...
 
 
 Trainer = Callable[..., FinetuneResult]
@@ -129,7 +134,8 @@ class FineTuneWorker:
             result = self._train(job)
             if result.status == "paused" and self._stopping.is_set():
                 log.info("fine-tune %s paused for shutdown at step %d", job.id, result.step)
-                return  # stays running: the next start resumes it
+                self.queue.release(job.id)  # the next start resumes it first
+                return
             self.queue.finish(job.id, result)
             log.info("fine-tune %s %s at step %d/%d in %.1fs", job.id, result.status, result.step,
                      result.total_steps, time.perf_counter() - started)

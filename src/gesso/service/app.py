@@ -9,7 +9,6 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from gesso.service.app_state import build_state
-from gesso.service.body_limit import BodyLimitMiddleware  # noqa: F401 - wrapped by RouteBodyLimits
 from gesso.service.upload_body_limits import RouteBodyLimits  # issue 4
 from gesso.service.errors import install_error_handlers
 from gesso.service.request_context import RequestContextMiddleware

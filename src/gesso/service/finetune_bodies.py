@@ -8,8 +8,6 @@ from typing import Any
 
 from gesso.store.tables import FileRecord, FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuningJobRecord
 
-PUBLIC_HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "rank", "trigger")
-
 
 def file_body(record: FileRecord, base_url: str) -> dict[str, Any]:
     return {
@@ -59,6 +57,13 @@ def job_body(job: FineTuningJobRecord) -> dict[str, Any]:
         # Gesso extensions
         "progress": {"step": job.step, "total_steps": job.total_steps},
         "requested_action": job.requested_action,
+        "lineage": {
+            "base_model": job.model,
+            "dataset_sha256": json.loads(job.config_json).get("dataset_sha256"),
+            "training_file": job.training_file,
+            "validation_file": job.validation_file,
+            "created_by": job.api_key_id,
+        },
     }
 
 
@@ -96,19 +101,5 @@ def checkpoint_body(row: FineTuneCheckpoint, job: FineTuningJobRecord, base_url:
 
 
 def model_body(model: FineTunedModel, owner: str) -> dict[str, Any]:
-    """`/v1/models` entry; `lineage` (Gesso extension) says what the model was made from."""
-    return {
-        "id": model.id,
-        "object": "model",
-        "created": int(model.created_at),
-        "owned_by": owner,
-        "lineage": {
-            "base_model": model.base_model,
-            "fine_tuning_job": model.job_id,
-            "training_file": model.training_file,
-            "validation_file": model.validation_file,
-            "dataset_sha256": model.dataset_sha256,
-            "hyperparameters": json.loads(model.hyperparameters_json),
-            "created_by": model.created_by,
-        },
-    }
+    """A `/v1/models` entry (its lineage is on the job that made it: `lineage` there)."""
+    return {"id": model.id, "object": "model", "created": int(model.created_at), "owned_by": owner}

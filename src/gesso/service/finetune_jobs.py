@@ -154,12 +154,13 @@ def change_job(state: ServiceState, principal: Principal, job_id: str, action: s
             "pause": ("validating_files", "queued"),
             "resume": ("paused",),
         }[action]
+        values = {"cancel": {"status": "cancelled", "finished_at": time.time()},
+                  "pause": {"status": "paused"}, "resume": {"status": "queued"}}[action]
+        if status in immediate and not set_status(session, job_id, (status,), requested_action=None, **values):
+            status = "running"  # the worker claimed it a moment ago: ask the worker instead
         if status in immediate:
-            values = {"cancel": {"status": "cancelled", "finished_at": time.time()},
-                      "pause": {"status": "paused"}, "resume": {"status": "queued"}}[action]
-            if set_status(session, job_id, (status,), requested_action=None, **values):
-                add_event(session, job, {"cancel": "The job was cancelled", "pause": "The job was paused",
-                                         "resume": "The job was resumed"}[action])
+            add_event(session, job, {"cancel": "The job was cancelled", "pause": "The job was paused",
+                                     "resume": "The job was resumed"}[action])
         elif status == "running" and action in ("cancel", "pause"):
             set_status(session, job_id, ("running",), requested_action=action)
         else:

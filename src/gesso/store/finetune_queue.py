@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import shutil
 import tempfile
 import time
@@ -28,8 +27,6 @@ from gesso.store.finetune_records import add_event, next_job_id, save_checkpoint
 from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord
 from gesso.train.lora_loop import FinetuneResult, TrainingEvent, total_steps
 from gesso.train.run_config import FinetuneRunConfig
-
-log = logging.getLogger("gesso.finetune")
 
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
 DATASET, VALIDATION = "dataset", "validation"
@@ -173,6 +170,12 @@ class SqlFineTuneQueue:
                 set_status(session, job_id, ("running",), status="paused", requested_action=None)
         elif result.status == "cancelled":
             self._end(job_id, "cancelled", "The job was cancelled")
+
+    def release(self, job_id: str) -> None:
+        with self.sessions.begin() as session:
+            if set_status(session, job_id, ("running",), status="queued"):
+                job = session.get(FineTuningJobRecord, job_id)
+                add_event(session, job, f"Server stopping; the job resumes from step {job.step} at the next start")
 
     def fail(self, job_id: str, code: str, message: str, allowed_from: tuple[str, ...] = ("running",)) -> None:
         self._end(job_id, "failed", message, code=code, allowed_from=allowed_from)

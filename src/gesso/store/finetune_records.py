@@ -10,11 +10,10 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gesso.engine.model_resolution import FINE_TUNED_PREFIX
 from gesso.store.ids import new_id
 from gesso.store.tables import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuningJobRecord
 
-FINISHED = ("succeeded", "failed", "cancelled")
-FINE_TUNED_PREFIX = "ft:"
 
 
 def fine_tuned_model_name(base_model: str, tenant_name: str, suffix: str, job_id: str) -> str:

@@ -53,12 +53,12 @@ def library_item(state: ServiceState, image: ImageRecord, job: Job, url_base: st
 def list_images(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))],
-    q: Annotated[str | None, Query(max_length=1000, description="Case-insensitive text in the prompt")] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Text in the prompt, any case")] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
     until: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    after: Annotated[str | None, Query(max_length=64, description="Id of the last image of the previous page")] = None,
+    after: Annotated[str | None, Query(max_length=64, description="Last image id of the previous page")] = None,
 ) -> dict:
     if since is not None and until is not None and since > until:
         raise ApiError(400, "since must not be later than until", param="since", code="invalid_value")
@@ -70,7 +70,8 @@ def list_images(
         try:
             page = list_library(session, query)
         except UnknownCursor:
-            raise ApiError(400, f"no image with id {after!r} to page after", param="after", code="invalid_value") from None
+            message = f"no image with id {after!r} to page after"
+            raise ApiError(400, message, param="after", code="invalid_value") from None
         url_base = base_url(request, state)
         data = [library_item(state, image, job, url_base) for image, job in page.entries]
     return {

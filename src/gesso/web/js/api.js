@@ -59,16 +59,32 @@ export async function api(path, { method, json, form, raw = false, signal } = {}
 }
 
 const endpointCache = new Map();
+let openApiPaths = null;
+
+/** The server's own list of routes (its OpenAPI document), or null when it does not publish one. */
+function publishedPaths() {
+  if (!openApiPaths) {
+    openApiPaths = fetch("/openapi.json")
+      .then(response => (response.ok ? response.json() : null))
+      .then(document => (document && document.paths) || null, () => null);
+  }
+  return openApiPaths;
+}
 
 /**
- * Feature detection: does `GET path` exist here? Any answer but "no such route" counts
- * (a 403 still means the endpoint exists). Remembered for the session.
+ * Feature detection: does `METHOD path` exist here? Read from the OpenAPI document, so a probe
+ * never reaches (and never pollutes the audit log of) a route that is not there; without the
+ * document, a GET answers it (a 403 still means the route exists). Remembered for the session.
  */
-export async function endpointExists(path) {
-  if (!endpointCache.has(path)) {
-    endpointCache.set(path, api(path).then(() => true, error => !endpointMissing(error)));
+export async function endpointExists(path, method = "get") {
+  const cacheKey = `${method} ${path}`;
+  if (!endpointCache.has(cacheKey)) {
+    endpointCache.set(cacheKey, publishedPaths().then(paths => {
+      if (paths) return Boolean(paths[path] && paths[path][method]);
+      return api(path).then(() => true, error => !endpointMissing(error));
+    }));
   }
-  return endpointCache.get(path);
+  return endpointCache.get(cacheKey);
 }
 
 /** The first of `paths` that exists, or null. */

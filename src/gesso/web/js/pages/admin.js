@@ -4,9 +4,9 @@
 import { api, endpointMissing, firstExisting, listData } from "../api.js";
 import { confirmDialog, field, fill, formatTime, h, notAvailable, pageHeader, recordTable, toast } from "../dom.js";
 
-const KEY_PATHS = ["/v1/keys", "/v1/api_keys", "/v1/organization/api_keys"];
+const KEY_PATHS = ["/v1/organization/api_keys", "/v1/keys", "/v1/api_keys"];
 const POLICY_PATHS = ["/v1/organization/settings", "/v1/tenant/policy", "/v1/tenant/settings", "/v1/policy", "/v1/settings"];
-const USAGE_PATHS = ["/v1/usage", "/v1/keys/usage", "/v1/organization/usage"];
+const USAGE_PATHS = ["/v1/organization/usage", "/v1/usage"];
 const ROLES = ["developer", "viewer", "auditor", "admin"];
 
 export async function render(main, session) {

@@ -1,7 +1,7 @@
 // Library: this tenant's generated images (GET /v1/images), searchable and filterable, each with
 // its parameters and a provenance badge from POST /v1/provenance/verify where the server has it.
 
-import { api, ApiError, endpointMissing, listData } from "../api.js";
+import { api, ApiError, endpointExists, endpointMissing, listData } from "../api.js";
 import { field, fill, formatTime, h, pageHeader } from "../dom.js";
 
 const PAGE_SIZE = 24;
@@ -63,7 +63,7 @@ export async function render(main, session) {
     return h("li", { class: "library-item", dataset: { imageId: image.id } },
       h("figure", {},
         h("img", { src: image.url, alt: image.prompt || "generated image", loading: "lazy", width: "256", height: "256" }),
-        h("figcaption", { class: "prompt" }, image.prompt || "(no prompt stored)")),
+        h("figcaption", { class: "prompt" }, image.prompt || (image.kind === "variation" ? "(a variation: no prompt)" : "(no prompt stored)"))),
       h("dl", { class: "params" }, params.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value ?? "")])),
       h("div", { class: "actions" },
         badge,
@@ -101,6 +101,7 @@ export async function render(main, session) {
   }
 
   async function verifyAll(images, items) {
+    if (verifier.available === undefined && !(await endpointExists(VERIFY_PATH, "post"))) verifier.available = false;
     for (let index = 0; index < images.length; index += 1) {
       if (verifier.available === false) break;
       try { await verifyOne(images[index], items[index]); } catch { break; }
