@@ -74,8 +74,9 @@ def other_key(make_key) -> str:  # noqa: F811
 
 
 def docs_screenshot(page, name: str) -> Path:
-    """A laptop-sized, light-theme view of the current page for the README (docs/images/)."""
-    target = Path(__file__).resolve().parents[2] / "docs" / "images" / name
+    """A laptop-sized, light-theme view of the current page, kept as a test artifact
+    (`test-artifacts/readme/`); copy one to docs/images/ by hand to refresh the README."""
+    target = Path(__file__).resolve().parents[2] / "test-artifacts" / "readme" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     page.emulate_media(color_scheme="light")
     page.set_viewport_size(LAPTOP)

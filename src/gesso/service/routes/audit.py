@@ -1,5 +1,6 @@
 """`GET /v1/audit` (Gesso extension): the caller's tenant's audit chain, for auditors, admins and
-SIEM collectors. Records come with their hashes, so a collector can verify what it received."""
+SIEM collectors. Records come with their hashes, so a collector can verify what it received.
+`GET /v1/audit/verify` runs the chain verifier of `gesso audit verify` on the tenant's chain."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from gesso.engine.generation_request import BadRequest
-from gesso.governance.audit_log import query_records
+from gesso.governance.audit_log import audit_public_key, query_records, verify_stored_chains
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
 from gesso.service.app_state import get_state
@@ -59,4 +60,30 @@ def read_audit(
         "object": "list",
         "data": [record.to_dict() for record in records[:limit]],
         "has_more": len(records) > limit,
+    }
+
+
+@router.get("/verify", summary="Verify your organisation's audit chain (auditor or admin)")
+def verify_audit(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Action.AUDIT_READ))],
+) -> dict:
+    audit = get_state(request).governance.audit
+    try:
+        public_key = audit_public_key(audit.keys_dir)
+    except FileNotFoundError:  # nothing was ever signed yet: the key is made on first use
+        public_key = audit.signing_key.public_key()
+    with audit.sessions() as session:
+        (verification,) = verify_stored_chains(session, public_key, principal.tenant_id)
+    report = verification.report
+    return {
+        "object": "audit.verification",
+        "intact": report.ok,
+        "records": report.records_checked,
+        "checkpoints": report.checkpoints_checked,
+        "last_signed_seq": report.last_signed_seq,
+        "problems": [
+            {"seq": problem.seq, "position": problem.position, "problem": problem.kind, "detail": problem.detail}
+            for problem in report.problems
+        ],
     }
