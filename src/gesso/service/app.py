@@ -15,6 +15,7 @@ from gesso.service.request_context import RequestContextMiddleware
 from gesso.service.routes import health, images, jobs, models
 from gesso.service.routes import files, fine_tuning  # fine-tuning API (issue 4)
 from gesso.service.routes import console, image_library, me  # web console (issue 6)
+from gesso.service.routes import organization_keys, usage  # console's admin page (issue 6)
 from gesso.service.routes import audit, organization, provenance  # governance (issue 5)
 from gesso.service.governance_lifecycle import start_governance
 from gesso.service.refusal_audit import RefusalAuditMiddleware
@@ -54,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     for module in (files, fine_tuning):  # fine-tuning API (issue 4)
         app.include_router(module.router)
-    for module in (image_library, me):  # web console's API extensions (issue 6)
+    for module in (image_library, me, organization_keys, usage):  # web console's API extensions (issue 6)
         app.include_router(module.router)
     console.mount_console(app)  # `/` and `/web/...` (issue 6)
     for module in (audit, organization, provenance):  # governance extensions (issue 5)

@@ -115,7 +115,16 @@ async function policySection(path) {
 async function usageSection(path) {
   const section = h("section", { class: "card", "aria-labelledby": "usage-title" }, h("h2", { id: "usage-title" }, "Usage per key"));
   if (!path) { section.append(notAvailable("Usage reporting", "/v1/usage")); return section; }
-  const rows = listData(await api(path));
-  section.append(rows.length ? recordTable("Usage per key", rows) : h("p", {}, "No usage yet."));
+  const body = await api(path);
+  const rows = listData(body);
+  // per key: `/v1/organization/usage`'s `data`; per day and key: its `daily`
+  const names = new Map(rows.map(row => [row.api_key_id, row.name || row.prefix]));
+  section.append(rows.length ? recordTable("Usage per key", rows, [
+    ["Name", row => row.name], ["Prefix", row => row.prefix], ["Role", row => row.role],
+    ["Images", row => row.images], ["Requests", row => row.requests], ["Last image", row => formatTime(row.last_image_at)],
+  ]) : h("p", {}, "No usage yet."));
+  if (body.daily?.length) section.append(recordTable("Images per day", body.daily, [
+    ["Day (UTC)", row => row.date], ["Key", row => names.get(row.api_key_id) || row.api_key_id], ["Images", row => row.images],
+  ]));
   return section;
 }

@@ -41,7 +41,7 @@ export async function render(main) {
     const ok = status.ok ?? status.valid ?? status.intact ?? (Array.isArray(status.problems) ? status.problems.length === 0 : undefined);
     chain.dataset.state = ok === true ? "verified" : ok === false ? "broken" : "unknown";
     chain.textContent = ok === true ? "Chain: verified intact" : ok === false
-      ? `Chain: problems found (${(status.problems || []).map(problem => `${problem.kind} at ${problem.seq}`).join(", ") || status.error || "see details"})`
+      ? `Chain: problems found (${(status.problems || []).map(problem => `${problem.problem ?? problem.kind} at seq ${problem.seq}`).join(", ") || status.error || "see details"})`
       : `Chain: ${JSON.stringify(status)}`;
   }
 
