@@ -16,7 +16,7 @@ from gesso.store.database import database_url, open_database
 from gesso.store.tables import FineTuneCheckpoint, FineTunedModel, FineTuningJobRecord
 from tests.service.finetune_fixtures import client, dataset_zip, make_key, start_finetune_server, wait_for_job
 
-EPOCHS = 25  # 4 steps an epoch: 100 steps, a checkpoint every 4
+EPOCHS = 8  # 4 steps an epoch: 32 steps, a checkpoint every 4
 
 
 def wait_for_checkpoint(sessions, job_id: str, step: int) -> None:
