@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gesso.governance.content_policy import (
     ContentPolicy,
@@ -156,3 +157,17 @@ def test_bad_moderation_value_and_missing_embedder_are_errors():
 
 def test_empty_policy_allows_everything():
     assert check_generation_request("a bomb", "a gun", ContentPolicy()) is None
+
+
+def test_embedder_reuses_vectors_of_texts_it_has_seen(monkeypatch):
+    from gesso.governance import content_policy
+
+    embed = content_policy.MiniLMEmbedder(cache_size=3)
+    first = embed(["a gun", "a bomb", "a gun"])
+    encoded: list[list[str]] = []
+    real = __import__("gesso.model.text_encoder", fromlist=["encode_text"]).encode_text
+    monkeypatch.setattr("gesso.model.text_encoder.encode_text", lambda t, *a: encoded.append(t) or real(t, *a))
+    again = embed(["a bomb", "a gun", "a cat"])
+    assert encoded == [["a cat"]]  # only the new text went through MiniLM
+    assert torch.equal(again[0], first[1]) and torch.equal(again[1], first[0])
+    assert len(embed._cache) == 3

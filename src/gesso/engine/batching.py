@@ -53,8 +53,15 @@ def run_batch(
     requests: list[GenerationRequest],
     slots: list[ImageSlot],
     step_callback: Callable[[int, int, torch.Tensor], None] | None = None,
+    image: torch.Tensor | None = None,
+    mask_image: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
-    """Generate one planned batch; returns uint8 images (B, 3, H, W) in slot order."""
+    """Generate one planned batch; returns uint8 images (B, 3, H, W) in slot order.
+
+    `image` ((B, 3, H, W) in [-1, 1], one per slot), `mask_image` and `strength` turn the batch
+    into image-to-image or inpainting (see `GessoPipeline.__call__`).
+    """
     first = requests[slots[0].request]
     return pipe(
         [requests[s.request].prompt for s in slots],
@@ -64,6 +71,9 @@ def run_batch(
         seed=[s.seed for s in slots],
         width=first.size[0],
         height=first.size[1],
+        image=image,
+        mask_image=mask_image,
+        strength=strength,
         output_type="pt",
         step_callback=step_callback,
     )

@@ -89,19 +89,14 @@ def _run_image_batch(
             if job.mask is None:
                 raise ValueError(f"job {job.id} has no mask")
             masks.append(mask_tensor(job.mask, first.size))
-    return pipe(
-        [requests[s.request].prompt for s in slots],
-        negative_prompt=[requests[s.request].negative for s in slots],
-        num_inference_steps=first.steps,
-        guidance_scale=first.guidance,
-        seed=[s.seed for s in slots],
-        width=first.size[0],
-        height=first.size[1],
+    return run_batch(
+        pipe,
+        requests,
+        slots,
+        step_callback=callback,
         image=torch.cat(images),  # (B, 3, H, W)
         mask_image=torch.cat(masks) if masks else None,  # (B, 1, H, W)
         strength=first.strength,
-        output_type="pt",
-        step_callback=callback,
     )
 
 

@@ -19,6 +19,8 @@ apply identically under both.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence
@@ -32,38 +34,10 @@ MODERATION_LEVELS = ("auto", "low")
 WINDOW_WORDS = 4
 CLAUSE_SPLIT = re.compile(r"[,;:.!?\n]+|\band\b|\bwith\b|\bnext to\b")
 # Digits and symbols people type for letters; "1" is tried both as i and l.
-LEET_I = str.maketrans(
-    {
-        "0": "o",
-        "1": "i",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "+": "t",
-    }
-)
-LEET_L = str.maketrans(
-    {
-        "0": "o",
-        "1": "l",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "7": "t",
-        "8": "b",
-        "@": "a",
-        "$": "s",
-        "!": "i",
-        "|": "l",
-        "+": "t",
-    }
-)
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
+         "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
+LEET_I = str.maketrans(_LEET)
+LEET_L = str.maketrans({**_LEET, "1": "l"})
 # Cyrillic and Greek letters that look Latin (NFKD leaves them alone).
 LOOKALIKES = str.maketrans(
     {
@@ -212,23 +186,33 @@ def text_views(text: str, moderation: Moderation) -> list[str]:
 class MiniLMEmbedder:
     """Sentence embeddings from Gesso's MiniLM text encoder (loaded once, offline)."""
 
-    def __init__(self, max_tokens: int = 128, batch_size: int = 64):
+    def __init__(self, max_tokens: int = 128, batch_size: int = 64, cache_size: int = 4096):
         from gesso.model.text_encoder import load_text_encoder
 
         self.model, self.tokenizer = load_text_encoder()
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        # A tenant's concept list is embedded on every request: remember recent texts.
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def __call__(self, texts: list[str]) -> torch.Tensor:
         from gesso.model.text_encoder import encode_text, pooled_embedding
 
-        chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            states, mask = encode_text(
-                texts[start : start + self.batch_size], self.model, self.tokenizer, self.max_tokens
-            )
-            chunks.append(pooled_embedding(states, mask).cpu())
-        return torch.cat(chunks) if chunks else torch.empty(0, 384)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                states, mask = encode_text(chunk, self.model, self.tokenizer, self.max_tokens)
+                for text, vector in zip(chunk, pooled_embedding(states, mask).cpu()):
+                    self._cache[text] = vector
+            rows = [self._cache[t] for t in texts]
+            for text in texts:
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return torch.stack(rows) if rows else torch.empty(0, 384)
 
 
 def find_blocked_concept(
