@@ -19,7 +19,6 @@ import base64
 import csv
 import hashlib
 import json
-import os
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +28,8 @@ from typing import Any, Iterable, Literal, TextIO
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from gesso.store.secret_files import read_or_create_secret
 
 GENESIS_HASH = "0" * 64
 SIGNING_KEY_FILE = "audit-signing-key.pem"
@@ -196,21 +197,17 @@ def load_or_create_signing_key(keys_dir: Path) -> Ed25519PrivateKey:
 
     The public half is written beside it so an auditor can verify without the private key.
     """
-    keys_dir.mkdir(parents=True, exist_ok=True)
     path = keys_dir / SIGNING_KEY_FILE
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        return key
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    pem = read_or_create_secret(
+        path,
+        lambda: Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    (keys_dir / PUBLIC_KEY_FILE).write_bytes(public_key_pem(key.public_key()))
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    read_or_create_secret(keys_dir / PUBLIC_KEY_FILE, lambda: public_key_pem(key.public_key()))
     return key
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
+
+from gesso.store.secret_files import read_or_create_secret
 
 
 def sign_image_token(key: bytes, image_id: str, expires_at: int) -> str:
@@ -26,11 +27,4 @@ def image_token_valid(key: bytes, image_id: str, token: str, now: float) -> bool
 
 def load_or_create_signing_key(path: Path) -> bytes:
     """Read the URL-signing key, creating it (owner-only) on first start."""
-    if path.is_file():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    return read_or_create_secret(path, lambda: secrets.token_bytes(32))
