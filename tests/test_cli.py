@@ -108,6 +108,12 @@ def test_data_validate_lists_bad_rows(cli, tmp_path, shape_dataset):
     assert result.exit_code == 2 and "line 1 (gone.png): file not found" in result.stderr
 
 
+def test_eval_card_needs_the_training_corpus(cli, tmp_path, tiny_pipeline_dir):
+    result = invoke(cli, "eval", "--model", "tiny", "--card", "--reference", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "--card needs --reference" in result.stderr
+    assert not (tiny_pipeline_dir / "eval.json").exists()  # refused before anything was generated
+
+
 def test_real_process_exit_code_and_help(tiny_pipeline_dir):
     env = {**os.environ, "GESSO_MODELS_DIR": str(tiny_pipeline_dir.parent)}
     gesso = [sys.executable, "-m", "gesso.cli"]

@@ -179,6 +179,7 @@ def eval_cmd(
     guidance: Annotated[Optional[float], typer.Option(help="Guidance scale.")] = None,
     reference: Annotated[Optional[Path], typer.Option(help="Corpus folder for the reference diversity.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
+    card: Annotated[bool, typer.Option(help="Store the report in the model folder and regenerate its card.")] = False,
 ) -> None:
     """Prompt adherence (recogniser top-1/top-5 over all concepts, paraphrases) and diversity."""
     import json
@@ -198,6 +199,8 @@ def eval_cmd(
         fail(f"no recogniser in {recogniser} (train one with `gesso train recogniser`)")
     if not paraphrases.is_file():
         fail(f"paraphrase file {paraphrases} not found")
+    if card and not (reference and (reference / "metadata.jsonl").is_file()):
+        fail("--card needs --reference pointing at the training corpus (its counts go in the card)")
     pipe = PipelineCache(pick_device(settings.device)).get(model_dir, settings.default_sampler)
     net, labels = load_recogniser(recogniser)
     ref = reference_set(reference, labels) if reference else None
@@ -214,6 +217,10 @@ def eval_cmd(
         typer.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if json_out:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
+    if card:
+        from gesso.train.model_card import refresh_model_card
+
+        typer.echo(str(refresh_model_card(model_dir, reference, report.as_dict())))
 
 
 def _load_config(path: Path, cls: type, overrides: dict):

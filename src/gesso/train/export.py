@@ -18,7 +18,7 @@ def export_pipeline(trained_dir: Path, out_dir: Path) -> int:
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp)
-    for keep in ("README.md", "eval.json"):
+    for keep in ("README.md", "eval.json", "compute.json", "NOTES.md"):  # the card's inputs
         if (out_dir / keep).is_file():
             shutil.copy2(out_dir / keep, tmp / keep)
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,7 +1,13 @@
-"""Write the shipped model's card (README.md) from its config, corpus, compute and evaluation."""
+"""Write the shipped model's card (README.md) from its config, corpus, compute and evaluation.
+
+The card is generated, never edited by hand: the inputs it reads beside the weights are
+`compute.json` (wall-clock seconds per training stage), `eval.json` (the `gesso eval` report) and
+`NOTES.md` (free text on the training history), so `gesso eval --card` can rewrite it at any time.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -75,7 +81,8 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
         "| --- | --- | --- |",
     ]
     for stage, seconds in compute.items():
-        lines.append(f"| {stage} | `configs/{stage}.yaml` | {seconds / 60:.1f} min |")
+        config = f"`configs/{stage}.yaml`" if stage in ("autoencoder", "base", "recogniser") else "-"
+        lines.append(f"| {stage} | {config} | {seconds / 60:.1f} min |")
     lines += [
         "",
         "Reproduce from scratch with `gesso train reproduce` (resumable; every stage checkpoints).",
@@ -106,3 +113,12 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
     path = model_dir / "README.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def refresh_model_card(model_dir: Path, corpus_dir: Path, eval_report: dict) -> Path:
+    """Store `eval_report` as eval.json beside the weights and regenerate README.md from it."""
+    (model_dir / "eval.json").write_text(json.dumps(eval_report, indent=2))
+    compute_file, notes_file = model_dir / "compute.json", model_dir / "NOTES.md"
+    compute = json.loads(compute_file.read_text()) if compute_file.is_file() else {}
+    notes = notes_file.read_text().strip() if notes_file.is_file() else ""
+    return write_model_card(model_dir, corpus_dir, compute, eval_report, notes)

@@ -16,7 +16,7 @@ from gesso.train.run_config import (
 
 
 def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[str, float]:
-    """Run every stage; return wall-clock seconds per stage (also written to runs/compute.json)."""
+    """Run every stage; return wall-clock seconds per stage (also written to the model's compute.json)."""
     from gesso.data.emoji_corpus import build_emoji_corpus
     from gesso.train.autoencoder_loop import train_autoencoder
     from gesso.train.base_loop import train_base
@@ -41,6 +41,6 @@ def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[s
     final = timed("base", lambda: train_base(base_cfg))
     timed("export", lambda: export_pipeline(final, models_dir / "gesso-base"))
     timed("recogniser", lambda: train_recogniser(rec_cfg))
-    Path("runs").mkdir(exist_ok=True)
-    Path("runs/compute.json").write_text(json.dumps(seconds, indent=2))
+    # The card reads compute.json beside the weights (`gesso eval --card` then fills in the rest).
+    (models_dir / "gesso-base" / "compute.json").write_text(json.dumps(seconds, indent=2))
     return seconds
