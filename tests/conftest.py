@@ -8,6 +8,7 @@ import os
 # start) from fighting a training run for the machine's two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import io
 import json
 from pathlib import Path
 
@@ -28,6 +29,13 @@ def make_shape_image(colour: str, shape: str, size: int = 32) -> Image.Image:
     box = (size // 6, size // 6, size - size // 6, size - size // 6)
     (draw.ellipse if shape == "circle" else draw.rectangle)(box, fill=colour)
     return image
+
+
+def png_bytes(size: tuple[int, int] = (32, 32), colour: str | tuple = "red", mode: str = "RGB") -> bytes:
+    """A plain one-colour PNG, the smallest valid upload."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def write_shape_dataset(root: Path, size: int = 32) -> Path:

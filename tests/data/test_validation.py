@@ -7,13 +7,7 @@ import pytest
 from PIL import Image
 
 from gesso.data.validation import ImageLimits, InvalidImage, check_image_bytes, validate_dataset
-from tests.conftest import make_shape_image
-
-
-def png_bytes(size=(32, 32), colour="red") -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, format="PNG")
-    return buf.getvalue()
+from tests.conftest import make_shape_image, png_bytes
 
 
 def write_dataset(root: Path, rows: list[dict], files: dict[str, bytes]) -> Path:

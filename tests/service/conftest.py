@@ -98,12 +98,6 @@ def http(server: ServerProcess, key: str | None = None) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=headers, timeout=60)
 
 
-def png_bytes(size: tuple[int, int] = (32, 32), colour: str = "red", mode: str = "RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, colour).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def mask_bytes(size: tuple[int, int] = (32, 32)) -> bytes:
     """Left half transparent (edit there), right half opaque (keep)."""
     mask = Image.new("RGBA", size, (0, 0, 0, 255))

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.service.conftest import assert_openai_error, http, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import assert_openai_error, http
 
 GENERATE = {"prompt": "a circle"}
 

@@ -10,7 +10,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from gesso.store.tables import Job, Tenant
-from tests.service.conftest import MAX_BODY_BYTES, assert_openai_error, http, mask_bytes, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import MAX_BODY_BYTES, assert_openai_error, http, mask_bytes
 
 
 @pytest.fixture(scope="module")

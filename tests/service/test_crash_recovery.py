@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import ImageRecord, Job
-from tests.service.conftest import assert_openai_error, http, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import assert_openai_error, http
 from tests.service.server_process import ServerProcess
 
 JOBS = 8

@@ -14,6 +14,7 @@ import openai
 import pytest
 from PIL import Image
 
+from tests.conftest import png_bytes
 from tests.service.finetune_fixtures import client, dataset_zip, make_key, start_finetune_server, wait_for_job
 
 
@@ -103,8 +104,8 @@ def test_sdk_whole_flow(ft_server, acme, trained):
     noise, change = pixel_difference(base_after, base_before), pixel_difference(tuned, base_before)
     assert noise < 3.0, (noise, change)  # the adapter is off again for the base model (watermark noise only)
     assert change > 5 * max(noise, 0.5), (change, noise)  # and really used for the fine-tuned one
-    edited = api.images.edit(model=job.fine_tuned_model, image=("a.png", _png(), "image/png"), prompt="a circle")
-    varied = api.images.create_variation(model=job.fine_tuned_model, image=("a.png", _png(), "image/png"))
+    edited = api.images.edit(model=job.fine_tuned_model, image=("a.png", png_bytes(colour="blue"), "image/png"), prompt="a circle")
+    varied = api.images.create_variation(model=job.fine_tuned_model, image=("a.png", png_bytes(colour="blue"), "image/png"))
     assert edited.data[0].b64_json and varied.data[0].b64_json
 
     listed = api.fine_tuning.jobs.list(limit=1)
@@ -123,12 +124,6 @@ def pixel_difference(a: bytes, b: bytes) -> float:
     """Mean absolute difference of two images' pixels (0-255)."""
     first, second = (np.asarray(Image.open(io.BytesIO(x)).convert("RGB"), dtype=np.float64) for x in (a, b))
     return float(np.abs(first - second).mean())
-
-
-def _png() -> bytes:
-    from tests.service.conftest import png_bytes
-
-    return png_bytes(colour="blue")
 
 
 def test_other_tenant_sees_nothing(ft_server, acme, globex, trained):

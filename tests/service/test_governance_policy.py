@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from gesso.governance.tenants import find_tenant
 from gesso.store.tables import Job
-from tests.service.conftest import assert_openai_error, http, mask_bytes, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import assert_openai_error, http, mask_bytes
 from tests.service.test_governance_audit import wait_for
 
 TENANT = "policy-a"

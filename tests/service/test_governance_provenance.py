@@ -13,7 +13,8 @@ from PIL import Image
 from gesso.cli import app
 from gesso.store.database import database_url, open_database
 from gesso.governance.tenants import find_tenant
-from tests.service.conftest import assert_openai_error, http, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import assert_openai_error, http
 from tests.service.test_governance_encryption import cli_on_server  # noqa: F401 - fixture
 
 

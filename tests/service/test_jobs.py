@@ -7,7 +7,8 @@ import time
 from sqlalchemy import func, select
 
 from gesso.store.tables import Job
-from tests.service.conftest import assert_openai_error, http, png_bytes
+from tests.conftest import png_bytes
+from tests.service.conftest import assert_openai_error, http
 
 
 def poll(client, job_id: str, timeout: float = 60.0) -> dict:

@@ -9,7 +9,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.service.conftest import http, mask_bytes, png_bytes, sdk
+from tests.conftest import png_bytes
+from tests.service.conftest import http, mask_bytes, sdk
 
 
 def decode(b64: str) -> Image.Image:

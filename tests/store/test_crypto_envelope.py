@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from PIL import Image
 
 from gesso.store.crypto_envelope import (
     BlobUnreadable,
@@ -17,14 +14,9 @@ from gesso.store.crypto_envelope import (
     wrap_data_key,
 )
 from gesso.store.key_provider import KeyUnavailable, provider_from_file, write_master_key_file
+from tests.conftest import png_bytes
 
 PROMPT = "a confidential quarterly chart of project nightingale"
-
-
-def png_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture()
@@ -37,7 +29,7 @@ def test_sealed_blobs_on_disk_contain_no_plaintext(tmp_path, provider):
     wrapped = wrap_data_key(provider, "acme", data_key)
     blobs = tmp_path / "blobs" / "acme"
     blobs.mkdir(parents=True)
-    image = png_bytes()
+    image = png_bytes(colour=(200, 30, 30))
     (blobs / "img_1").write_bytes(encrypt_blob(data_key, image, tenant_id="acme", blob_id="img_1"))
     (blobs / "job_1").write_bytes(
         encrypt_blob(data_key, PROMPT.encode(), tenant_id="acme", blob_id="job_1")
