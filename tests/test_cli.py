@@ -114,6 +114,17 @@ def test_eval_card_needs_the_training_corpus(cli, tmp_path, tiny_pipeline_dir):
     assert not (tiny_pipeline_dir / "eval.json").exists()  # refused before anything was generated
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--steps", "0"], "--steps must be at least 1"),
+     (["--learning-rate-multiplier", "0"], "--learning-rate-multiplier must be in (0, 10]")],
+)
+def test_finetune_demo_rejects_bad_settings(cli, tmp_path, args, message):
+    result = invoke(cli, "finetune", "demo", *args, "--out-dir", str(tmp_path / "demo"))
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
 def test_real_process_exit_code_and_help(tiny_pipeline_dir):
     env = {**os.environ, "GESSO_MODELS_DIR": str(tiny_pipeline_dir.parent)}
     gesso = [sys.executable, "-m", "gesso.cli"]

@@ -398,17 +398,22 @@ def _fail_with_problems(problems: list[str]) -> NoReturn:
 @finetune_app.command("demo")
 def finetune_demo(
     steps: Annotated[int, typer.Option(help="LoRA steps.")] = 500,
+    learning_rate_multiplier: Annotated[float, typer.Option(help="Scales the LoRA learning rate (1e-3).")] = 1.0,
     out_dir: Annotated[Path, typer.Option(help="Where the run, report and comparison grid go.")] = Path("runs/style-demo"),
 ) -> None:
     """The brand-style demonstration: LoRA on Fluent 3D images of 100 concepts, measured on others."""
     from gesso.train.style_demo import StyleDemoConfig, run_style_demo
 
+    if steps < 1:
+        fail("--steps must be at least 1")
+    if not 0 < learning_rate_multiplier <= 10:
+        fail("--learning-rate-multiplier must be in (0, 10]")
     for corpus in ("corpus/base", "corpus/fluent3d"):
         if not (Path(corpus) / "metadata.jsonl").is_file():
             fail(f"{corpus} is missing: run `gesso data build-emoji` (with --styles fluent3d for the 3D set)")
-    if steps < 1:
-        fail("--steps must be at least 1")
-    report = run_style_demo(StyleDemoConfig(steps=steps, out_dir=str(out_dir)))
+    report = run_style_demo(
+        StyleDemoConfig(steps=steps, learning_rate_multiplier=learning_rate_multiplier, out_dir=str(out_dir))
+    )
     for key in ("finetune_seconds", "p3d_base", "p3d_adapter", "p3d_fluent_reference", "top5_base", "top5_adapter"):
         typer.echo(f"{key}: {report[key]:.3f}")
 

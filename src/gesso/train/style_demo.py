@@ -47,6 +47,7 @@ class StyleDemoConfig:
     steps: int = 500
     batch_size: int = 4
     rank: int = 8
+    learning_rate_multiplier: float = 1.0
     classifier_steps: int = 600
     seed: int = 0
 
@@ -114,6 +115,7 @@ def run_style_demo(config: StyleDemoConfig) -> dict:
     ft = FinetuneRunConfig(
         data_dir=str(data_dir), base_model_dir=config.base_model_dir, out_dir=str(out / "lora"),
         batch_size=config.batch_size, max_steps=config.steps, rank=config.rank, seed=config.seed,
+        learning_rate_multiplier=config.learning_rate_multiplier,
         checkpoint_every=max(100, config.steps // 5), validation_prompts=[f"{n}, 3d style" for n in heldout_names[:4]],
     )
     result = train_lora(ft)
