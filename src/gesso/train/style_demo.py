@@ -111,6 +111,7 @@ def run_style_demo(config: StyleDemoConfig) -> dict:
     subset = [r for r in fluent_rows if r.extra["concept"] in train_set and r.extra["label"] == r.extra["concept"]]
     data_dir = write_subset(subset, fluent_root, out / "data")
 
+    shutil.rmtree(out / "lora", ignore_errors=True)  # a finished run left here may belong to another base model
     started = time.perf_counter()
     ft = FinetuneRunConfig(
         data_dir=str(data_dir), base_model_dir=config.base_model_dir, out_dir=str(out / "lora"),
