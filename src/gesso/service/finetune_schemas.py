@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
 
@@ -129,3 +129,13 @@ class CursorPage(BaseModel):
     object: Literal["list"] = "list"
     data: list[dict[str, Any]]
     has_more: bool
+
+
+Row = TypeVar("Row")
+
+
+def cursor_page(rows: Sequence[Row], limit: int, body: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's list object from `limit + 1` fetched rows: the extra row only tells `has_more`."""
+    data = [body(row) for row in rows[:limit]]
+    return {"object": "list", "data": data, "has_more": len(rows) > limit,
+            "first_id": data[0].get("id") if data else None, "last_id": data[-1].get("id") if data else None}

@@ -15,6 +15,7 @@ from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
+from gesso.service.finetune_schemas import cursor_page
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 MAX_LIMIT = 1000
@@ -56,11 +57,7 @@ def read_audit(
             session, principal.tenant_id, action=action, since=utc_bound(since, "since"),
             until=utc_bound(until, "until"), after_seq=after, limit=limit + 1,
         )
-    return {
-        "object": "list",
-        "data": [record.to_dict() for record in records[:limit]],
-        "has_more": len(records) > limit,
-    }
+    return cursor_page(records, limit, lambda record: record.to_dict())
 
 
 @router.get("/verify", summary="Verify your organisation's audit chain (auditor or admin)")

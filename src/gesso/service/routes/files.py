@@ -21,7 +21,7 @@ from gesso.service.auth_dependency import require
 from gesso.service.dataset_uploads import check_upload, read_file_upload, upload_rejected_response
 from gesso.service.errors import ApiError, not_found
 from gesso.service.finetune_bodies import file_body
-from gesso.service.finetune_schemas import FileBody, FileDeleted, FileList
+from gesso.service.finetune_schemas import FileBody, FileDeleted, FileList, cursor_page
 from gesso.service.finetuning_state import upload_limits
 from gesso.service.job_waiting import base_url
 from gesso.store.fine_tuned_adapters import remove_adapter_folder
@@ -82,9 +82,7 @@ def list_tenant_files(
     with state.sessions() as session:
         rows = list_files(session, principal.tenant_id, purpose, after, limit + 1, newest_first=order == "desc")
     url = base_url(request, state)
-    data = [file_body(row, url) for row in rows[:limit]]
-    return {"object": "list", "data": data, "has_more": len(rows) > limit,
-            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+    return cursor_page(rows, limit, lambda row: file_body(row, url))
 
 
 def _own_file(request: Request, principal: Principal, file_id: str):  # noqa: ANN202

@@ -16,7 +16,7 @@ from gesso.service.auth_dependency import require
 from gesso.service.errors import not_found
 from gesso.service.finetune_bodies import checkpoint_body, event_body, job_body
 from gesso.service.finetune_jobs import change_job, create_job
-from gesso.service.finetune_schemas import CursorPage, FineTuningJobBody, FineTuningJobCreate
+from gesso.service.finetune_schemas import CursorPage, FineTuningJobBody, FineTuningJobCreate, cursor_page
 from gesso.service.job_waiting import base_url
 from gesso.store.finetune_records import find_checkpoint, find_job, list_checkpoints, list_events, list_jobs
 
@@ -40,7 +40,7 @@ def list_fine_tuning_jobs(request: Request, principal: CanRead, after: str | Non
     state = get_state(request)
     with state.sessions() as session:
         jobs = list_jobs(session, principal.tenant_id, after, limit + 1)
-    return {"object": "list", "data": [job_body(job) for job in jobs[:limit]], "has_more": len(jobs) > limit}
+    return cursor_page(jobs, limit, job_body)
 
 
 def _own_job(request: Request, principal: Principal, job_id: str):  # noqa: ANN202
@@ -65,7 +65,7 @@ def fine_tuning_events(
     with state.sessions() as session:
         events = list_events(session, principal.tenant_id, job_id, after, limit + 1)
     url = base_url(request, state)
-    return {"object": "list", "data": [event_body(e, url) for e in events[:limit]], "has_more": len(events) > limit}
+    return cursor_page(events, limit, lambda event: event_body(event, url))
 
 
 @router.get("/{job_id}/checkpoints", response_model=CursorPage, summary="A job's checkpoints, newest first")
@@ -76,9 +76,7 @@ def fine_tuning_checkpoints(
     with state.sessions() as session:
         rows = list_checkpoints(session, principal.tenant_id, job_id, after, limit + 1)
     url = base_url(request, state)
-    data = [checkpoint_body(row, job, url) for row in rows[:limit]]
-    return {"object": "list", "data": data, "has_more": len(rows) > limit,
-            "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+    return cursor_page(rows, limit, lambda row: checkpoint_body(row, job, url))
 
 
 @router.get("/{job_id}/checkpoints/{checkpoint_id}/samples", response_class=Response,
