@@ -118,9 +118,7 @@ class AuditLog:
         key: Ed25519PrivateKey,
     ) -> AuditRecord:
         with self.sessions.begin() as session:
-            last = session.scalars(
-                select(AuditRecordRow).where(AuditRecordRow.chain == chain).order_by(AuditRecordRow.seq.desc()).limit(1)
-            ).first()
+            last = _newest_row(session, chain)
             record = append_record(
                 record_from_row(last) if last else None,
                 tenant=tenant,
@@ -152,9 +150,7 @@ class AuditLog:
         signed = 0
         with self._lock, self.sessions.begin() as session:
             for chain in stored_chains(session):
-                last = session.scalars(
-                    select(AuditRecordRow).where(AuditRecordRow.chain == chain).order_by(AuditRecordRow.seq.desc()).limit(1)
-                ).first()
+                last = _newest_row(session, chain)
                 if last is None:
                     continue
                 covered = session.scalar(
@@ -174,6 +170,12 @@ class AuditLog:
             self.append(**fields)
         except Exception:  # noqa: BLE001
             log.exception("could not write audit record %s", fields.get("action"))
+
+
+def _newest_row(session: Session, chain: str) -> AuditRecordRow | None:
+    return session.scalars(
+        select(AuditRecordRow).where(AuditRecordRow.chain == chain).order_by(AuditRecordRow.seq.desc()).limit(1)
+    ).first()
 
 
 def _add_checkpoint(session: Session, chain: str, checkpoint: Checkpoint) -> None:
