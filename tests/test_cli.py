@@ -134,3 +134,15 @@ def test_real_process_exit_code_and_help(tiny_pipeline_dir):
     for command in (["--help"], ["generate", "--help"], ["train", "base", "--help"], ["eval", "--help"],
                     ["data", "build-emoji", "--help"]):
         assert subprocess.run([*gesso, *command], capture_output=True, env=env).returncode == 0
+
+
+def test_train_base_with_a_missing_init_from_exits_2(cli, tmp_path, shape_dataset, tiny_pipeline_dir):
+    config = tmp_path / "base.yaml"
+    config.write_text(
+        f"data_dir: {shape_dataset}\nautoencoder_dir: {tiny_pipeline_dir / 'vae'}\npreset: tiny\n"
+        f"out_dir: {tmp_path / 'run'}\nmax_steps: 2\nmixed_precision: 'no'\n"
+    )
+    result = invoke(cli, "train", "base", "--config", str(config), "--init-from", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: init_from: no denoiser weights at {tmp_path / 'nowhere' / 'transformer' / 'diffusion_pytorch_model.safetensors'}"]
+    assert not (tmp_path / "run" / "checkpoints").exists()

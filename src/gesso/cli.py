@@ -131,13 +131,17 @@ def train_base_cmd(
     config: Annotated[Path, typer.Option(help="YAML run config.")] = Path("configs/base.yaml"),
     max_steps: Annotated[Optional[int], typer.Option(help="Override max_steps.")] = None,
     out_dir: Annotated[Optional[str], typer.Option(help="Override out_dir.")] = None,
+    init_from: Annotated[Optional[str], typer.Option(help="Override init_from (a pipeline folder).")] = None,
 ) -> None:
     """Train (or resume) the base denoiser from a committed config; prints the pipeline folder."""
     from gesso.train.base_loop import train_base
     from gesso.train.run_config import BaseRunConfig
 
-    cfg = _load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir})
-    typer.echo(str(train_base(cfg)))
+    cfg = _load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir, "init_from": init_from})
+    try:
+        typer.echo(str(train_base(cfg)))
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @train_app.command("recogniser")

@@ -60,3 +60,17 @@ def test_corpus_rows_have_captions_concepts_and_licences(tmp_path):
 def test_unknown_style_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown style"):
         emoji_corpus.build_emoji_corpus(tmp_path, tmp_path, styles=("apple",))
+
+
+def test_an_image_repeating_an_earlier_one_is_left_out(tmp_path):
+    # Twemoji draws several emoji with one placeholder picture; the validator refuses duplicates,
+    # so the builder keeps the first and drops the rest.
+    cache = tmp_path / "cache"
+    fake_packages(cache)
+    images = cache / "emoji-datasource-google-16.0.0" / "package" / "img" / "google" / "64"
+    (images / "0023-fe0f-20e3.png").write_bytes((images / "1f34e.png").read_bytes())
+    rows = emoji_corpus.build_emoji_corpus(tmp_path / "out", cache, styles=("google",))
+    assert {r.extra["label"] for r in rows} == {"red apple", "waving hand", "waving hand, dark skin tone"}
+    assert [r.line for r in rows] == [1, 2, 3]
+    assert not (tmp_path / "out" / "google" / "23-20e3.png").exists()
+    assert validate_dataset(tmp_path / "out").ok

@@ -19,14 +19,16 @@ REPORT = {
 def test_card_reads_compute_notes_and_eval(tiny_pipeline_dir: Path, shape_dataset: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_pipeline_dir, model_dir)
-    (model_dir / "compute.json").write_text(json.dumps({"base": 600.0, "export": 6.0}))
+    (model_dir / "compute.json").write_text(json.dumps({"base": 600.0, "base_stage2": 120.0, "export": 6.0}))
     (model_dir / "NOTES.md").write_text("Trained in two legs.\n")
 
     card = refresh_model_card(model_dir, shape_dataset, REPORT).read_text()
 
     assert json.loads((model_dir / "eval.json").read_text()) == REPORT
     assert "| base | `configs/base.yaml` | 10.0 min |" in card
+    assert "| base_stage2 | `configs/base-stage2.yaml` | 2.0 min |" in card
     assert "| export | - | 0.1 min |" in card
+    assert "`GessoTransformer2DModel` (diffusers PixArt)" in card and "pooled MiniLM sentence embedding" in card
     assert "| top-5 accuracy | 62.5% |" in card
     assert "16 images of 16 emoji concepts" in card
     assert card.rstrip().endswith("Trained in two legs.")

@@ -6,6 +6,8 @@ brand-style set kept apart for fine-tuning. Labels and tags come from emojibase.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +107,17 @@ def build_emoji_corpus(
 ) -> list[DatasetRow]:
     """Fetch the packages, write `out_dir/<style>/<hex>.png` and `metadata.jsonl`; return rows.
 
-    Images without an emojibase label are skipped (they have no caption to learn from).
+    Images without an emojibase label are skipped (they have no caption to learn from), and so is
+    an image whose bytes repeat an earlier one: a package draws several emoji with one placeholder
+    picture (Twemoji's families, flags of territories that fly another's flag), and one picture
+    under two captions teaches neither.
     """
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
         raise ValueError(f"unknown style(s): {', '.join(unknown)}; choose from {', '.join(STYLES)}")
     labels = load_labels(fetch_package("emojibase-data", EMOJI_PACKAGES["emojibase-data"], cache_dir))
     rows: list[DatasetRow] = []
+    seen: set[str] = set()
     for style_name in styles:
         style = STYLES[style_name]
         version = EMOJI_PACKAGES[style.package]
@@ -126,8 +132,14 @@ def build_emoji_corpus(
         for code, path in tqdm(images, desc=f"corpus {style_name}", unit="img"):
             label = labels[code]
             file_name = f"{style_name}/{code.lower()}.png"
+            encoded = io.BytesIO()
             with Image.open(path) as image:
-                _rgba_to_rgb(image, size).save(out_dir / file_name, optimize=True)
+                _rgba_to_rgb(image, size).save(encoded, format="PNG", optimize=True)
+            digest = hashlib.sha256(encoded.getvalue()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            (out_dir / file_name).write_bytes(encoded.getvalue())
             rows.append(
                 DatasetRow(
                     line=len(rows) + 1,

@@ -6,6 +6,7 @@ Per step: pick rows and one caption variant each, drop captions with probability
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict
@@ -15,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from gesso.data.dataset_format import read_rows
-from gesso.model.denoiser import DENOISER_PRESETS, build_denoiser
+from gesso.model.denoiser import DENOISER_PRESETS, DenoiserConfig, build_denoiser
 from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_target
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.model.samplers import make_scheduler
@@ -65,6 +67,30 @@ def flow_matching_loss(
     return F.mse_loss(pred.float(), velocity_target(latents, noise))
 
 
+def denoiser_config(config: BaseRunConfig) -> DenoiserConfig:
+    preset = DENOISER_PRESETS[config.preset]
+    return preset if config.pooled_text else dataclasses.replace(preset, pooled_text_dim=0)
+
+
+def warm_start(transformer: torch.nn.Module, pipeline_dir: Path) -> list[str]:
+    """Load a saved pipeline's denoiser weights into `transformer`; return the keys left as built.
+
+    Only parts the saved denoiser lacks may be missing (the pooled path, which starts at zero);
+    any other mismatch means a different architecture and raises ValueError.
+    """
+    weights = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise ValueError(f"init_from: no denoiser weights at {weights}")
+    try:
+        result = transformer.load_state_dict(load_file(weights), strict=False)
+    except RuntimeError as exc:  # a shape mismatch
+        raise ValueError(f"init_from {pipeline_dir}: {exc}") from exc
+    foreign = [k for k in result.missing_keys if ".pooled_embedder." not in k] + list(result.unexpected_keys)
+    if foreign:
+        raise ValueError(f"init_from {pipeline_dir}: denoiser does not match preset: {', '.join(foreign[:5])}")
+    return list(result.missing_keys)
+
+
 def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     """Train (or resume) the base denoiser; return the folder of the final pipeline (EMA weights)."""
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
@@ -77,13 +103,15 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
 
     vae = AutoencoderKL.from_pretrained(config.autoencoder_dir, use_safetensors=True).eval()
     text_encoder, tokenizer = load_text_encoder()
-    transformer = build_denoiser(DENOISER_PRESETS[config.preset])
+    transformer = build_denoiser(denoiser_config(config))
+    if config.init_from:
+        warm_start(transformer, Path(config.init_from))
     pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     image_size = pipe.native_size
     features = build_feature_cache(pipe, data_dir, rows, out_dir / "cache", image_size)
 
     ema = EMAModel(transformer.parameters(), decay=config.ema_decay)
-    ema_holder = build_denoiser(DENOISER_PRESETS[config.preset])
+    ema_holder = build_denoiser(denoiser_config(config))
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate, weight_decay=0.01)
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
@@ -94,6 +122,8 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
         generator.set_state(state["generator"])
     transformer.train()
     model, optimizer = accelerator.prepare(transformer, optimizer)
+    # The compiled wrapper shares `model`'s parameters; checkpoints keep reading `model` itself.
+    forward = torch.compile(model) if config.compile else model
 
     bar = tqdm(total=config.max_steps, initial=step, desc="base", disable=not progress)
     started, seen = time.perf_counter(), 0
@@ -103,7 +133,7 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
         latents, states, mask = make_batch(features, config.batch_size, config.caption_dropout, generator)
         device = accelerator.device
         with accelerator.autocast():
-            loss = flow_matching_loss(model, latents.to(device), states.to(device), mask.to(device), generator)
+            loss = flow_matching_loss(forward, latents.to(device), states.to(device), mask.to(device), generator)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()

@@ -20,6 +20,13 @@ SOURCES = {
     "@lobehub/fluent-emoji-3d@1.1.0": ("Microsoft Fluent Emoji 3D images", "MIT"),
 }
 
+STAGE_CONFIGS = {
+    "autoencoder": "autoencoder.yaml",
+    "base": "base.yaml",
+    "base_stage2": "base-stage2.yaml",
+    "recogniser": "recogniser.yaml",
+}
+
 
 def parameter_count(module) -> int:
     return sum(p.numel() for p in module.parameters())
@@ -33,6 +40,13 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
     weights = sum(f.stat().st_size for f in model_dir.rglob("*.safetensors"))
     t = pipe.transformer.config
     v = pipe.vae.config
+    denoiser_class = type(pipe.transformer).__name__
+    conditioning = "cross-attention to MiniLM token states; adaLN-single timestep conditioning"
+    if t.get("pooled_text_dim"):
+        conditioning = (
+            "cross-attention to MiniLM token states; adaLN-single conditioning on the timestep plus the "
+            "pooled MiniLM sentence embedding (a `PixArtTransformer2DModel` subclass adding that projection)"
+        )
     lines = [
         "# gesso-base",
         "",
@@ -44,9 +58,9 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
         "",
         "| part | what | parameters |",
         "| --- | --- | --- |",
-        f"| denoiser | diffusers `PixArtTransformer2DModel`: {t.num_layers} blocks, width {t.num_attention_heads * t.attention_head_dim}, "
+        f"| denoiser | `{denoiser_class}` (diffusers PixArt): {t.num_layers} blocks, width {t.num_attention_heads * t.attention_head_dim}, "
         f"{t.num_attention_heads} heads, patch {t.patch_size} on a {t.sample_size}x{t.sample_size}x{t.in_channels} latent; "
-        "cross-attention to MiniLM token states; adaLN-single timestep conditioning | "
+        f"{conditioning} | "
         f"{parameter_count(pipe.transformer) / 1e6:.2f} M |",
         f"| autoencoder | diffusers `AutoencoderKL`, channels {list(v.block_out_channels)}, latent {v.latent_channels} channels, "
         f"downsampling {pipe.vae_scale_factor}x | {parameter_count(pipe.vae) / 1e6:.2f} M |",
@@ -81,7 +95,7 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
         "| --- | --- | --- |",
     ]
     for stage, seconds in compute.items():
-        config = f"`configs/{stage}.yaml`" if stage in ("autoencoder", "base", "recogniser") else "-"
+        config = f"`configs/{STAGE_CONFIGS[stage]}`" if stage in STAGE_CONFIGS else "-"
         lines.append(f"| {stage} | {config} | {seconds / 60:.1f} min |")
     lines += [
         "",

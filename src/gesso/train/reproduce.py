@@ -1,5 +1,6 @@
-"""Reproduce the shipped base model from scratch: corpus -> autoencoder -> denoiser -> export
--> recogniser -> evaluation. Each stage resumes from its checkpoints when re-run."""
+"""Reproduce the shipped base model from scratch: corpus -> autoencoder -> denoiser (stage 1, then
+stage 2 warm-started from it) -> export -> recogniser. Each stage resumes from its checkpoints
+when re-run."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[s
 
     ae_cfg = load_run_config(configs / "autoencoder.yaml", AutoencoderRunConfig)
     base_cfg = load_run_config(configs / "base.yaml", BaseRunConfig)
+    stage2_cfg = load_run_config(configs / "base-stage2.yaml", BaseRunConfig)
     rec_cfg = load_run_config(configs / "recogniser.yaml", RecogniserRunConfig)
     seconds: dict[str, float] = {}
 
@@ -38,7 +40,8 @@ def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[s
     if not (corpus / "metadata.jsonl").is_file():
         timed("corpus", lambda: build_emoji_corpus(corpus, cache))
     timed("autoencoder", lambda: train_autoencoder(ae_cfg))
-    final = timed("base", lambda: train_base(base_cfg))
+    timed("base", lambda: train_base(base_cfg))
+    final = timed("base_stage2", lambda: train_base(stage2_cfg))
     timed("export", lambda: export_pipeline(final, models_dir / "gesso-base"))
     timed("recogniser", lambda: train_recogniser(rec_cfg))
     # The card reads compute.json beside the weights (`gesso eval --card` then fills in the rest).
