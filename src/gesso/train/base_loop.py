@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,15 +32,33 @@ from gesso.train.run_config import BaseRunConfig
 from gesso.train.sample_grid import save_grid
 
 
+def concept_weights(rows: list) -> torch.Tensor:
+    """(N,) sampling weights giving every concept the same share of training, whatever its rows.
+
+    A person emoji comes in six skin tones, an object in one: drawing rows uniformly would spend
+    six times the steps on each person as on each object, while adherence counts every concept once.
+    """
+    concepts = [r.extra.get("concept_id") or r.text for r in rows]
+    counts = Counter(concepts)
+    return torch.tensor([1.0 / counts[c] for c in concepts], dtype=torch.float64)
+
+
 def make_batch(
     features: dict[str, torch.Tensor],
     batch_size: int,
     caption_dropout: float,
     generator: torch.Generator,
+    row_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(latents (B, C, h, w), text states (B, L, D) float, mask (B, L)) for one training step."""
+    """(latents (B, C, h, w), text states (B, L, D) float, mask (B, L)) for one training step.
+
+    Rows are drawn uniformly, or in proportion to `row_weights` (N,) when given.
+    """
     n, variants = features["states"].shape[:2]
-    idx = torch.randint(0, n, (batch_size,), generator=generator)
+    if row_weights is None:
+        idx = torch.randint(0, n, (batch_size,), generator=generator)
+    else:
+        idx = torch.multinomial(row_weights, batch_size, replacement=True, generator=generator)
     which = torch.randint(0, variants, (batch_size,), generator=generator)
     states = features["states"][idx, which].float()
     mask = features["masks"][idx, which].long()
@@ -109,6 +128,7 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     image_size = pipe.native_size
     features = build_feature_cache(pipe, data_dir, rows, out_dir / "cache", image_size)
+    row_weights = concept_weights(rows) if config.balance_concepts else None
 
     ema = EMAModel(transformer.parameters(), decay=config.ema_decay)
     ema_holder = build_denoiser(denoiser_config(config))
@@ -130,7 +150,9 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     while step < config.max_steps:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step)
-        latents, states, mask = make_batch(features, config.batch_size, config.caption_dropout, generator)
+        latents, states, mask = make_batch(
+            features, config.batch_size, config.caption_dropout, generator, row_weights
+        )
         device = accelerator.device
         with accelerator.autocast():
             loss = flow_matching_loss(forward, latents.to(device), states.to(device), mask.to(device), generator)

@@ -47,6 +47,7 @@ class BaseRunConfig:
     timestep_shift: float = 1.0
     pooled_text: bool = True  # the denoiser's pooled-prompt path (see model/denoiser.py)
     init_from: str = ""  # a pipeline folder whose denoiser weights start a fresh run
+    balance_concepts: bool = False  # every concept the same share of steps (see base_loop.concept_weights)
     compile: bool = False  # torch.compile the training forward (about 1.2x on 2 CPU cores)
 
 
