@@ -74,3 +74,17 @@ def test_an_image_repeating_an_earlier_one_is_left_out(tmp_path):
     assert [r.line for r in rows] == [1, 2, 3]
     assert not (tmp_path / "out" / "google" / "23-20e3.png").exists()
     assert validate_dataset(tmp_path / "out").ok
+
+
+def test_an_emoji_shipped_with_and_without_its_selector_is_written_once(tmp_path):
+    cache = tmp_path / "cache"
+    fake_packages(cache)
+    fluent = cache / "lobehub-fluent-emoji-3d-1.1.0" / "package"
+    (fluent / "assets").mkdir(parents=True)
+    (fluent / "package.json").write_text("{}")
+    Image.new("RGBA", (64, 64), "grey").save(fluent / "assets" / "0023-fe0f-20e3.webp")
+    Image.new("RGBA", (64, 64), "silver").save(fluent / "assets" / "0023-20e3.webp")
+    Image.new("RGBA", (64, 64), "red").save(fluent / "assets" / "1f34e.webp")
+    rows = emoji_corpus.build_emoji_corpus(tmp_path / "out", cache, styles=("fluent3d",))
+    assert sorted(r.file_name for r in rows) == ["fluent3d/1f34e.png", "fluent3d/23-20e3.png"]
+    assert validate_dataset(tmp_path / "out").ok

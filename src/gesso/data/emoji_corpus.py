@@ -108,16 +108,18 @@ def build_emoji_corpus(
     """Fetch the packages, write `out_dir/<style>/<hex>.png` and `metadata.jsonl`; return rows.
 
     Images without an emojibase label are skipped (they have no caption to learn from), and so is
-    an image whose bytes repeat an earlier one: a package draws several emoji with one placeholder
-    picture (Twemoji's families, flags of territories that fly another's flag), and one picture
-    under two captions teaches neither.
+    an image whose bytes or emoji repeat an earlier one: a package draws several emoji with one
+    placeholder picture (Twemoji's families, flags of territories that fly another's flag), and one
+    picture under two captions teaches neither; Fluent ships some emoji both with and without the
+    FE0F selector, which name the same emoji.
     """
     unknown = [s for s in styles if s not in STYLES]
     if unknown:
         raise ValueError(f"unknown style(s): {', '.join(unknown)}; choose from {', '.join(STYLES)}")
     labels = load_labels(fetch_package("emojibase-data", EMOJI_PACKAGES["emojibase-data"], cache_dir))
     rows: list[DatasetRow] = []
-    seen: set[str] = set()
+    seen_images: set[str] = set()  # sha256 of the written PNG
+    seen_names: set[str] = set()
     for style_name in styles:
         style = STYLES[style_name]
         version = EMOJI_PACKAGES[style.package]
@@ -132,13 +134,16 @@ def build_emoji_corpus(
         for code, path in tqdm(images, desc=f"corpus {style_name}", unit="img"):
             label = labels[code]
             file_name = f"{style_name}/{code.lower()}.png"
+            if file_name in seen_names:
+                continue
             encoded = io.BytesIO()
             with Image.open(path) as image:
                 _rgba_to_rgb(image, size).save(encoded, format="PNG", optimize=True)
             digest = hashlib.sha256(encoded.getvalue()).hexdigest()
-            if digest in seen:
+            if digest in seen_images:
                 continue
-            seen.add(digest)
+            seen_images.add(digest)
+            seen_names.add(file_name)
             (out_dir / file_name).write_bytes(encoded.getvalue())
             rows.append(
                 DatasetRow(
