@@ -79,3 +79,20 @@ def test_step_callback_sees_every_step(tiny_pipeline):
     seen = []
     run(tiny_pipeline, seed=0, num_inference_steps=4, step_callback=lambda i, n, x0: seen.append((i, n, x0.shape)))
     assert [s[0] for s in seen] == [1, 2, 3, 4] and all(s[1] == 4 for s in seen)
+
+
+def test_a_fresh_process_loads_a_saved_pipeline_with_only_the_pipeline_imported(tiny_pipeline_dir):
+    # diffusers loads a component only from a module already imported; the pipeline module must
+    # import the denoiser's, or `gesso.train.export` and friends fail in a new process.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gesso.model.pipeline_gesso import GessoPipeline\n"
+        "pipe = GessoPipeline.load(sys.argv[1])\n"
+        "print(type(pipe.transformer).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_pipeline_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "GessoTransformer2DModel"

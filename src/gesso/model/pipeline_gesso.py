@@ -16,6 +16,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, PixArtTransformer2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from PIL import Image
 
+from gesso.model import denoiser as _denoiser  # noqa: F401  (diffusers loads only imported modules)
 from gesso.model.guidance import apply_guidance, predicted_x0
 from gesso.model.text_encoder import encode_text, load_text_encoder
 
