@@ -142,20 +142,7 @@ def build_denoiser(config: DenoiserConfig) -> PixArtTransformer2DModel:
     else a plain `PixArtTransformer2DModel`.
     """
     inner = config.num_heads * config.head_dim
-    if config.pooled_text_dim:
-        return GessoTransformer2DModel(
-            num_attention_heads=config.num_heads,
-            attention_head_dim=config.head_dim,
-            in_channels=config.latent_channels,
-            out_channels=config.latent_channels,
-            num_layers=config.num_layers,
-            cross_attention_dim=inner,
-            caption_channels=config.text_dim,
-            sample_size=config.latent_size,
-            patch_size=config.patch_size,
-            pooled_text_dim=config.pooled_text_dim,
-        )
-    return PixArtTransformer2DModel(
+    shape = dict(
         num_attention_heads=config.num_heads,
         attention_head_dim=config.head_dim,
         in_channels=config.latent_channels,
@@ -171,6 +158,9 @@ def build_denoiser(config: DenoiserConfig) -> PixArtTransformer2DModel:
         use_additional_conditions=False,
         interpolation_scale=1,
     )
+    if config.pooled_text_dim:
+        return GessoTransformer2DModel(**shape, pooled_text_dim=config.pooled_text_dim)
+    return PixArtTransformer2DModel(**shape)
 
 
 def config_dict(config: DenoiserConfig) -> dict:
