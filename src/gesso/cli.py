@@ -134,13 +134,13 @@ def train_base_cmd(
     init_from: Annotated[Optional[str], typer.Option(help="Override init_from (a pipeline folder).")] = None,
 ) -> None:
     """Train (or resume) the base denoiser from a committed config; prints the pipeline folder."""
-    from gesso.train.base_loop import train_base
+    from gesso.train.base_loop import WarmStartError, train_base
     from gesso.train.run_config import BaseRunConfig
 
     cfg = _load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir, "init_from": init_from})
     try:
         typer.echo(str(train_base(cfg)))
-    except ValueError as exc:
+    except WarmStartError as exc:
         fail(str(exc))
 
 

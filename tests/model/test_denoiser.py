@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gesso.model.denoiser import DENOISER_PRESETS, GessoTransformer2DModel, build_denoiser
-from gesso.train.base_loop import warm_start
+from gesso.train.base_loop import WarmStartError, warm_start
 
 TINY = DENOISER_PRESETS["tiny"]
 
@@ -56,9 +56,10 @@ def test_pooled_path_once_trained_changes_the_prediction_with_the_prompt(tmp_pat
     padded[:, 5:] = 7.0
     assert torch.allclose(predict(pooled, latents, padded, mask, t), predict(pooled, *x), atol=1e-5)
 
+
 def test_warm_start_refuses_a_different_architecture(tmp_path):
     saved_pipeline_without_pooled_path(tmp_path, dataclasses.replace(TINY, num_layers=3))
-    with pytest.raises(ValueError, match="does not match preset"):
+    with pytest.raises(WarmStartError, match="does not match preset"):
         warm_start(build_denoiser(TINY), tmp_path)
-    with pytest.raises(ValueError, match="no denoiser weights"):
+    with pytest.raises(WarmStartError, match="no denoiser weights"):
         warm_start(build_denoiser(TINY), tmp_path / "nowhere")

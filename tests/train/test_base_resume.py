@@ -37,3 +37,18 @@ def test_resume_after_stop_gives_the_same_weights(shape_dataset, tmp_path):
     first = load_file(tmp_path / "b" / "checkpoints" / "step-0000002" / "ema.safetensors")
     last = load_file(tmp_path / "b" / "checkpoints" / "step-0000004" / "ema.safetensors")
     assert any(not torch.equal(first[k], last[k]) for k in first)
+
+
+def test_a_resumed_run_takes_its_weights_from_the_checkpoint_not_init_from(shape_dataset, tiny_pipeline_dir, tmp_path):
+    import dataclasses
+    import shutil
+
+    source = tmp_path / "stage1"
+    shutil.copytree(tiny_pipeline_dir, source)
+    first = dataclasses.replace(
+        tiny_config(shape_dataset, tiny_pipeline_dir / "vae", tmp_path / "run", 2), init_from=str(source)
+    )
+    train_base(first, progress=False)
+    shutil.rmtree(source)  # resuming must not need it any more
+    resumed = train_base(dataclasses.replace(first, max_steps=4), progress=False)
+    assert (resumed / "transformer" / "diffusion_pytorch_model.safetensors").is_file()

@@ -20,7 +20,7 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from gesso.data.dataset_format import read_rows
+from gesso.data.dataset_format import DatasetRow, read_rows
 from gesso.model.denoiser import DENOISER_PRESETS, DenoiserConfig, build_denoiser
 from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_target
 from gesso.model.pipeline_gesso import GessoPipeline
@@ -32,7 +32,11 @@ from gesso.train.run_config import BaseRunConfig
 from gesso.train.sample_grid import save_grid
 
 
-def concept_weights(rows: list) -> torch.Tensor:
+class WarmStartError(ValueError):
+    """`init_from` names no usable denoiser: missing weights or another architecture."""
+
+
+def concept_weights(rows: list[DatasetRow]) -> torch.Tensor:
     """(N,) sampling weights giving every concept the same share of training, whatever its rows.
 
     A person emoji comes in six skin tones, an object in one: drawing rows uniformly would spend
@@ -95,18 +99,18 @@ def warm_start(transformer: torch.nn.Module, pipeline_dir: Path) -> list[str]:
     """Load a saved pipeline's denoiser weights into `transformer`; return the keys left as built.
 
     Only parts the saved denoiser lacks may be missing (the pooled path, which starts at zero);
-    any other mismatch means a different architecture and raises ValueError.
+    any other mismatch means a different architecture and raises WarmStartError.
     """
     weights = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
     if not weights.is_file():
-        raise ValueError(f"init_from: no denoiser weights at {weights}")
+        raise WarmStartError(f"init_from: no denoiser weights at {weights}")
     try:
         result = transformer.load_state_dict(load_file(weights), strict=False)
     except RuntimeError as exc:  # a shape mismatch
-        raise ValueError(f"init_from {pipeline_dir}: {exc}") from exc
+        raise WarmStartError(f"init_from {pipeline_dir}: {exc}") from exc
     foreign = [k for k in result.missing_keys if ".pooled_embedder." not in k] + list(result.unexpected_keys)
     if foreign:
-        raise ValueError(f"init_from {pipeline_dir}: denoiser does not match preset: {', '.join(foreign[:5])}")
+        raise WarmStartError(f"init_from {pipeline_dir}: denoiser does not match preset: {', '.join(foreign[:5])}")
     return list(result.missing_keys)
 
 
@@ -123,7 +127,8 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     vae = AutoencoderKL.from_pretrained(config.autoencoder_dir, use_safetensors=True).eval()
     text_encoder, tokenizer = load_text_encoder()
     transformer = build_denoiser(denoiser_config(config))
-    if config.init_from:
+    ckpt = latest_checkpoint(out_dir / "checkpoints")
+    if config.init_from and ckpt is None:  # a resumed run takes its weights from the checkpoint
         warm_start(transformer, Path(config.init_from))
     pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     image_size = pipe.native_size
@@ -135,7 +140,7 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate, weight_decay=0.01)
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
-    if (ckpt := latest_checkpoint(out_dir / "checkpoints")) is not None:
+    if ckpt is not None:
         step, state = load_checkpoint(ckpt, {"transformer": transformer, "ema": ema_holder}, optimizer)
         ema.shadow_params = [p.detach().clone() for p in ema_holder.parameters()]
         ema.optimization_step = step
