@@ -2,36 +2,71 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from gesso.engine.device import pick_device
 from gesso.engine.model_registry import resolve_model
 from gesso.engine.pipeline_cache import PipelineCache
+from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.settings import get_settings
 
-from benchmarks.timing import median_seconds, peak_rss_of
+from benchmarks.timing import interleaved_medians, peak_rss_of
+
+# bf16_min_batch values: the pipeline's own policy, bf16 autocast always, and never (plain fp32).
+PRECISIONS = {"policy": None, "bf16 always": 0, "fp32 always": 10**9}
 
 
-def run(runs: int = 7) -> str:
+def _call(pipe: GessoPipeline, steps: int, images: int, min_batch: int | None = None) -> Callable[[], object]:
+    policy = pipe.bf16_min_batch
+
+    def call() -> object:
+        pipe.bf16_min_batch = policy if min_batch is None else min_batch
+        try:
+            return pipe("red apple", num_images_per_prompt=images, seed=0, num_inference_steps=steps, output_type="pt")
+        finally:
+            pipe.bf16_min_batch = policy
+
+    return call
+
+
+def run(runs: int = 9) -> str:
     settings = get_settings()
     path = resolve_model(settings.default_model, settings.models_dir)
-    device = pick_device(settings.device)
-    lines = ["## Generation (shipped model, default settings)", ""]
-    lines.append("| what | sampler | steps | median | runs |")
-    lines.append("| --- | --- | --- | --- | --- |")
-    for sampler, steps in (("euler", settings.default_steps), ("dpm", 12)):
-        pipe = PipelineCache(device).get(path, sampler)
-        one, _ = median_seconds(lambda: pipe("red apple", seed=0, num_inference_steps=steps, output_type="pt"), runs)
-        eight, _ = median_seconds(
-            lambda: pipe("red apple", num_images_per_prompt=8, seed=0, num_inference_steps=steps, output_type="pt"), runs
-        )
-        lines.append(f"| 1 image | {sampler} | {steps} | {one:.3f} s | {runs} |")
-        lines.append(f"| batch of 8 | {sampler} | {steps} | {eight:.3f} s ({8 / eight:.1f} img/s) | {runs} |")
+    cache = PipelineCache(pick_device(settings.device))
+    default = cache.get(path, settings.default_sampler)
+    euler = cache.get(path, "euler")
+    steps = settings.default_steps
+    variants = {
+        (settings.default_sampler, steps, "default settings"): default,
+        ("euler", 20, "Euler at 20 steps, for comparison"): euler,
+    }
+    speed = interleaved_medians(
+        {(key, n): _call(pipe, key[1], n) for key, pipe in variants.items() for n in (1, 8)}, runs
+    )
+    lines = ["## Generation (shipped model)", "",
+             f"Medians of {runs} runs; every row of a table was timed in turn within each round.", "",
+             "| what | sampler | steps | median |", "| --- | --- | --- | --- |"]
+    for (sampler, k, label) in variants:
+        one, eight = speed[((sampler, k, label), 1)], speed[((sampler, k, label), 8)]
+        lines.append(f"| 1 image, {label} | {sampler} | {k} | {one:.3f} s |")
+        lines.append(f"| batch of 8, {label} | {sampler} | {k} | {eight:.3f} s ({8 / eight:.1f} img/s) |")
+
+    precision = interleaved_medians(
+        {(label, n): _call(default, steps, n, mb) for label, mb in PRECISIONS.items() for n in (1, 8)}, runs
+    )
+    policy = default.bf16_min_batch
+    lines += ["", f"CPU precision of the denoiser at default settings. The policy runs bf16 autocast from a "
+              f"guided batch of {policy} ({policy // 2} images) up and fp32 below it:", "",
+              "| precision | 1 image | batch of 8 |", "| --- | --- | --- |"]
+    lines += [f"| {label} | {precision[(label, 1)]:.3f} s | {precision[(label, 8)]:.3f} s |" for label in PRECISIONS]
+
     peak = peak_rss_of(
         "from gesso.engine.pipeline_cache import PipelineCache\n"
         "from gesso.engine.model_registry import resolve_model\n"
         "from gesso.settings import get_settings\n"
         "import torch\n"
         "s = get_settings()\n"
-        "p = PipelineCache(torch.device('cpu')).get(resolve_model(s.default_model, s.models_dir))\n"
+        "p = PipelineCache(torch.device('cpu')).get(resolve_model(s.default_model, s.models_dir), s.default_sampler)\n"
         "p('red apple', num_images_per_prompt=8, seed=0, num_inference_steps=s.default_steps, output_type='pt')\n"
     )
     lines += ["", f"Peak resident memory of a process that loads the model and generates a batch of 8: "

@@ -1,5 +1,5 @@
-"""Training throughput of the base config: Gesso's step (cached features, bf16) against a plain
-diffusers training step on the same model (encode images and captions every step, fp32)."""
+"""Training throughput of each base config (stage 1 and stage 2): Gesso's step (cached features,
+bf16) against a plain diffusers training step on the same model (encode every batch, fp32)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,31 @@ import torch
 import torch.nn.functional as F
 
 from gesso.data.dataset_format import read_rows
-from gesso.model.denoiser import DENOISER_PRESETS, build_denoiser
+from gesso.model.denoiser import build_denoiser
 from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_target
 from gesso.model.text_encoder import encode_text
-from gesso.train.base_loop import flow_matching_loss, make_batch
+from gesso.train.base_loop import concept_weights, denoiser_config, flow_matching_loss, make_batch
 from gesso.train.captions import caption_variants
 from gesso.train.image_tensors import load_images, to_model_range
 from gesso.train.run_config import BaseRunConfig, load_run_config
 
-from benchmarks.timing import median_seconds
+from benchmarks.timing import interleaved_medians
+
+
+CONFIGS = (Path("configs/base.yaml"), Path("configs/base-stage2.yaml"))
 
 
 def run(steps: int = 5, batch_size: int | None = None) -> str:
+    return "\n".join(_bench_config(path, steps, batch_size) for path in CONFIGS)
+
+
+def _bench_config(config_path: Path, steps: int, batch_size: int | None) -> str:
     from gesso.engine.model_registry import resolve_model
     from gesso.model.pipeline_gesso import GessoPipeline
     from gesso.settings import get_settings
 
     settings = get_settings()
-    cfg = load_run_config(Path("configs/base.yaml"), BaseRunConfig)
+    cfg = load_run_config(config_path, BaseRunConfig)
     batch = batch_size or cfg.batch_size
     pipe = GessoPipeline.load(resolve_model(settings.default_model, settings.models_dir))
     data_dir = Path(cfg.data_dir)
@@ -34,7 +41,8 @@ def run(steps: int = 5, batch_size: int | None = None) -> str:
     images = to_model_range(load_images(data_dir, rows, pipe.native_size))
     captions = [caption_variants(r)[0] for r in rows]
 
-    # Gesso's step: features computed once (outside the timed step), bf16 autocast.
+    # Gesso's step: features computed once (outside the timed step), bf16 autocast, and
+    # torch.compile when the config turns it on (its compilation falls in the warm-up step).
     with torch.no_grad():
         latents = torch.cat([pipe.encode_image(images[i : i + 64]) for i in range(0, len(images), 64)])
         states, masks = encode_text(captions, pipe.text_encoder, pipe.tokenizer)
@@ -43,14 +51,16 @@ def run(steps: int = 5, batch_size: int | None = None) -> str:
         "latents": latents, "states": states.half().unsqueeze(1), "masks": masks.to(torch.uint8).unsqueeze(1),
         "empty_states": empty_s.half(), "empty_mask": empty_m.to(torch.uint8),
     }
+    weights = concept_weights(rows) if cfg.balance_concepts else None
     gen = torch.Generator().manual_seed(0)
-    model = build_denoiser(DENOISER_PRESETS[cfg.preset]).train()
+    model = build_denoiser(denoiser_config(cfg)).train()
+    forward = torch.compile(model) if cfg.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def gesso_step() -> None:
-        lat, st, mk = make_batch(features, batch, cfg.caption_dropout, gen)
+        lat, st, mk = make_batch(features, batch, cfg.caption_dropout, gen, weights)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss = flow_matching_loss(model, lat, st, mk, gen)
+            loss = flow_matching_loss(forward, lat, st, mk, gen)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -70,13 +80,14 @@ def run(steps: int = 5, batch_size: int | None = None) -> str:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    t_gesso, _ = median_seconds(gesso_step, steps)
-    t_plain, _ = median_seconds(plain_step, steps)
+    medians = interleaved_medians({"gesso": gesso_step, "plain": plain_step}, steps)
+    t_gesso, t_plain = medians["gesso"], medians["plain"]
+    compiled = ", torch.compile" if cfg.compile else ""
     return "\n".join([
-        "## Base training throughput (config `configs/base.yaml`)", "",
+        f"## Base training throughput (config `{config_path}`)", "",
         "| step | batch | median step | images/s |", "| --- | --- | --- | --- |",
-        f"| Gesso: cached latents + text states, bf16 autocast | {batch} | {t_gesso:.3f} s | {batch / t_gesso:.1f} |",
+        f"| Gesso: cached latents + text states, bf16 autocast{compiled} | {batch} | {t_gesso:.3f} s | {batch / t_gesso:.1f} |",
         f"| plain diffusers step: encode every batch, fp32 | {batch} | {t_plain:.3f} s | {batch / t_plain:.1f} |",
-        "", f"Ratio (Gesso / plain, measured side by side in one run, median of {steps} steps each): "
+        "", f"Ratio (Gesso / plain, the two steps taken in turn, median of {steps} steps each): "
         f"**{t_plain / t_gesso:.2f}x**.", "",
     ])

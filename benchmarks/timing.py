@@ -23,6 +23,21 @@ def median_seconds(fn: Callable[[], object], runs: int, warmup: int = 1) -> tupl
     return statistics.median(times), times
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of each callable, timed in turn within every round, so that a machine whose
+    speed drifts (a shared VM) slows all of them alike and their ratios stay fair."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def peak_rss_of(code: str) -> float:
     """Run `code` in a fresh Python and return its peak resident memory in GiB."""
     probe = code + "\nimport resource, sys\nsys.stdout.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"

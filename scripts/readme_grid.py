@@ -10,8 +10,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from gesso.engine.device import pick_device
 from gesso.engine.model_registry import resolve_model
-from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.engine.pipeline_cache import PipelineCache
 from gesso.settings import get_settings
 
 SCALE = 2  # the grid is shown at 128 px per image so that it reads on a README page
@@ -19,7 +20,8 @@ SCALE = 2  # the grid is shown at 128 px per image so that it reads on a README 
 
 def main() -> None:
     settings = get_settings()
-    pipe = GessoPipeline.load(resolve_model(settings.default_model, settings.models_dir))
+    model_dir = resolve_model(settings.default_model, settings.models_dir)
+    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, settings.default_sampler)
     lines = [json.loads(x) for x in Path("configs/readme-prompts.jsonl").read_text().splitlines() if x.strip()]
     prompts = [x["prompt"] for x in lines]
     images = pipe(prompts, seed=[x["seed"] for x in lines], num_inference_steps=settings.default_steps,
@@ -34,7 +36,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     grid.save(out / "base-grid.png")
     table = ["# Prompts of base-grid.png", "", "Left to right, top to bottom; seed 0, "
-             f"{settings.default_steps} steps, guidance {settings.default_guidance}, shown at {SCALE}x (nearest).", ""]
+             f"sampler {settings.default_sampler}, {settings.default_steps} steps, guidance {settings.default_guidance}, shown at {SCALE}x (nearest).", ""]
     table += [f"{i + 1}. `{p}`" for i, p in enumerate(prompts)]
     (out / "base-grid.md").write_text("\n".join(table) + "\n")
 

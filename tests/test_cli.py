@@ -114,6 +114,11 @@ def test_eval_card_needs_the_training_corpus(cli, tmp_path, tiny_pipeline_dir):
     assert not (tiny_pipeline_dir / "eval.json").exists()  # refused before anything was generated
 
 
+def test_eval_refuses_an_unknown_sampler(cli, tiny_pipeline_dir):
+    result = invoke(cli, "eval", "--model", "tiny", "--sampler", "heun")
+    assert result.exit_code == 2 and "unknown sampler 'heun'; choose from euler, dpm" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--steps", "0"], "--steps must be at least 1"),

@@ -181,6 +181,7 @@ def eval_cmd(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate this many concepts (spread evenly).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Sampling steps.")] = None,
     guidance: Annotated[Optional[float], typer.Option(help="Guidance scale.")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="euler or dpm.")] = None,
     reference: Annotated[Optional[Path], typer.Option(help="Corpus folder for the reference diversity.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
     card: Annotated[bool, typer.Option(help="Store the report in the model folder and regenerate its card.")] = False,
@@ -191,10 +192,14 @@ def eval_cmd(
     from gesso.engine.device import pick_device
     from gesso.engine.model_registry import UnknownModel, resolve_model
     from gesso.engine.pipeline_cache import PipelineCache
+    from gesso.model.samplers import SAMPLERS, unknown_sampler
     from gesso.train.evaluation import evaluate, reference_set
     from gesso.train.recogniser_net import load_recogniser
 
     settings = get_settings()
+    sampler = sampler or settings.default_sampler
+    if sampler not in SAMPLERS:
+        fail(unknown_sampler(sampler))
     try:
         model_dir = resolve_model(model or settings.default_model, settings.models_dir)
     except UnknownModel as exc:
@@ -205,7 +210,7 @@ def eval_cmd(
         fail(f"paraphrase file {paraphrases} not found")
     if card and not (reference and (reference / "metadata.jsonl").is_file()):
         fail("--card needs --reference pointing at the training corpus (its counts go in the card)")
-    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, settings.default_sampler)
+    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, sampler)
     net, labels = load_recogniser(recogniser)
     ref = reference_set(reference, labels) if reference else None
     try:

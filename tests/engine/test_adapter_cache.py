@@ -46,6 +46,11 @@ def alone(pipe_dir, adapter_dir, request):
                 seed=request.seed, output_type="pt")
 
 
+def level_gap(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean absolute difference of two uint8 images, in levels."""
+    return float((a.int() - b.int()).abs().float().mean())
+
+
 def test_requests_for_different_adapters_never_share_a_batch(tiny_pipeline_dir, adapters):
     make = lambda prompt, seed: GenerationRequest(prompt=prompt, n=2, seed=seed, steps=2, size=(32, 32))
     requests = [make("red circle", 1), make("red circle", 1), make("blue square", 5), make("red circle", 9)]
@@ -64,9 +69,11 @@ def test_requests_for_different_adapters_never_share_a_batch(tiny_pipeline_dir, 
     for i, (request, owner) in enumerate(zip(requests, owners)):
         expected = alone(tiny_pipeline_dir, adapters.get(owner), request)
         got = torch.stack([images[i, k] for k in range(request.n)])
-        assert torch.equal(got, expected), f"request {i} got another adapter's images"
+        # the same images up to the last bits, which depend on the batch size (CPU kernels, bf16
+        # from a batch of 4 images up); another adapter's images are tens of levels away
+        assert level_gap(got, expected) < 2.0, f"request {i} got another adapter's images"
     # same prompt and seed, different adapters: different images
-    assert not torch.equal(images[0, 0], images[1, 0])
+    assert level_gap(images[0, 0], images[1, 0]) > 10.0
 
 
 def test_adapters_load_once_and_the_least_recently_used_is_evicted(tiny_pipeline_dir, adapters, tmp_path):

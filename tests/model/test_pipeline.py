@@ -29,8 +29,10 @@ def test_same_seed_reproduces_bit_for_bit_and_other_seed_differs(tiny_pipeline):
     c = run(tiny_pipeline, seed=12, num_images_per_prompt=2)
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    # image k of a batch uses seed + k, so it can be reproduced alone
-    assert torch.equal(a[1], run(tiny_pipeline, seed=12)[0])
+    # image k of a batch uses seed + k, so it can be reproduced alone: to within one level, as
+    # CPU matmul kernels (and so the last bits) depend on the batch size
+    alone = run(tiny_pipeline, seed=12)[0]
+    assert (a[1].int() - alone.int()).abs().max() <= 1 and not torch.equal(alone, c[0])
     assert torch.equal(c[0], a[1])
 
 
@@ -52,6 +54,19 @@ def test_unsupported_size_and_bad_steps_are_refused(tiny_pipeline):
         run(tiny_pipeline, height=64, width=64)
     with pytest.raises(ValueError, match="steps"):
         run(tiny_pipeline, num_inference_steps=0)
+
+
+def test_cpu_runs_bf16_autocast_only_from_the_policy_batch(tiny_pipeline):
+    seen = []
+    hook = tiny_pipeline.transformer.register_forward_pre_hook(
+        lambda module, args: seen.append((args[0].shape[0], torch.is_autocast_enabled("cpu")))
+    )
+    try:
+        run(tiny_pipeline, num_inference_steps=1)  # one image: a guided batch of 2
+        run(tiny_pipeline, num_inference_steps=1, num_images_per_prompt=tiny_pipeline.bf16_min_batch // 2)
+    finally:
+        hook.remove()
+    assert seen == [(2, False), (tiny_pipeline.bf16_min_batch, True)]
 
 
 def test_dpm_sampler_runs_and_differs_from_euler(tiny_pipeline_dir):

@@ -12,7 +12,7 @@ from gesso.train.model_card import refresh_model_card
 REPORT = {
     "concepts": 16, "top1": 0.25, "top5": 0.625, "paraphrases": 2, "paraphrase_top1": 0.0,
     "paraphrase_top5": 0.5, "chance_top5": 0.3125, "diversity": 0.1, "reference_diversity": 0.05,
-    "steps": 4, "guidance": 3.0,
+    "sampler": "dpm", "steps": 4, "guidance": 3.0,
 }
 
 
@@ -30,6 +30,7 @@ def test_card_reads_compute_notes_and_eval(tiny_pipeline_dir: Path, shape_datase
     assert "| export | - | 0.1 min |" in card
     assert "`GessoTransformer2DModel` (diffusers PixArt)" in card and "pooled MiniLM sentence embedding" in card
     assert "| top-5 accuracy | 62.5% |" in card
+    assert "sampler dpm, 4 steps, guidance 3.0" in card
     assert "16 images of 16 emoji concepts" in card
     assert card.rstrip().endswith("Trained in two legs.")
 

@@ -57,6 +57,7 @@ def test_evaluate_reports_every_figure(tiny_pipeline, tmp_path):
     assert 0 <= report.top1 <= report.top5 <= 1
     assert report.chance_top5 == 5 / 3
     assert report.diversity >= 0
+    assert report.sampler == "euler" and report.steps == 2  # the sampler the pipeline ran with
 
 
 def test_saved_recogniser_is_fp16_safetensors(tmp_path):

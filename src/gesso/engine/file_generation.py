@@ -22,7 +22,7 @@ from gesso.engine.image_files import save_png, slugify
 from gesso.engine.model_registry import UnknownModel, resolve_model
 from gesso.engine.pipeline_cache import PipelineCache
 from gesso.model.adapters import AdapterError
-from gesso.model.samplers import SAMPLERS
+from gesso.model.samplers import SAMPLERS, unknown_sampler
 from gesso.settings import Settings
 
 
@@ -58,7 +58,7 @@ def generate_to_files(
     except UnknownModel as exc:
         raise GenerationInputError(str(exc)) from None
     if sampler not in SAMPLERS:
-        raise GenerationInputError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+        raise GenerationInputError(unknown_sampler(sampler))
     try:
         device = pick_device(settings.device)
     except ValueError as exc:

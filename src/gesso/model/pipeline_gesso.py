@@ -25,6 +25,10 @@ StepCallback = Callable[[int, int, torch.Tensor], None]
 
 class GessoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
+    # On CPU, fp32 weights run the denoiser under bf16 autocast only from this batch size up (the
+    # guided batch, so twice the images): below it bf16's casts cost more than its matmuls save
+    # (2-core Xeon with AMX: batch 2 at 23 ms fp32 vs 28 ms bf16, batch 16 at 103 vs 61 ms).
+    bf16_min_batch = 8
 
     def __init__(
         self,
@@ -87,8 +91,9 @@ class GessoPipeline(DiffusionPipeline):
         states, mask = encode_text(prompts, self.text_encoder, self.tokenizer)
         return states.to(self.transformer.dtype), mask
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cpu" and self.transformer.dtype == torch.float32:
+    def _autocast(self, batch: int) -> contextlib.AbstractContextManager:
+        cpu_fp32 = self.device.type == "cpu" and self.transformer.dtype == torch.float32
+        if cpu_fp32 and batch >= self.bf16_min_batch:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -96,7 +101,7 @@ class GessoPipeline(DiffusionPipeline):
         self, latents: torch.Tensor, t: torch.Tensor, states: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         timestep = t.expand(latents.shape[0]).to(latents.device)
-        with self._autocast():
+        with self._autocast(latents.shape[0]):
             out = self.transformer(
                 latents.to(self.transformer.dtype),
                 encoder_hidden_states=states,

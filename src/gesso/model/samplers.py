@@ -21,4 +21,14 @@ def make_scheduler(name: str, shift: float = 1.0) -> SchedulerMixin:
             flow_shift=shift,
             solver_order=2,
         )
-    raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+    raise ValueError(unknown_sampler(name))
+
+
+def unknown_sampler(name: str) -> str:
+    """The one-line error for a sampler name that is not in SAMPLERS."""
+    return f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}"
+
+
+def sampler_name(scheduler: SchedulerMixin) -> str:
+    """The SAMPLERS name of a scheduler made by `make_scheduler`."""
+    return "dpm" if isinstance(scheduler, DPMSolverMultistepScheduler) else "euler"

@@ -12,6 +12,7 @@ import yaml
 from tqdm import tqdm
 
 from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.model.samplers import sampler_name
 from gesso.train.recogniser_net import Recogniser
 
 
@@ -26,6 +27,7 @@ class EvalReport:
     chance_top5: float
     diversity: float
     reference_diversity: float
+    sampler: str
     steps: int
     guidance: float
 
@@ -124,6 +126,7 @@ def evaluate(
         chance_top5=5 / len(labels),
         diversity=diversity,
         reference_diversity=reference,
+        sampler=sampler_name(pipe.scheduler),
         steps=steps,
         guidance=guidance,
     )
