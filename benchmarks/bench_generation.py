@@ -44,7 +44,8 @@ def run(runs: int = 9) -> str:
         {(key, n): _call(pipe, key[1], n) for key, pipe in variants.items() for n in (1, 8)}, runs
     )
     lines = ["## Generation (shipped model)", "",
-             f"Medians of {runs} runs; every row of a table was timed in turn within each round.", "",
+             f"Medians of {runs} runs; the rows of a table were timed in turn within each round. The two "
+             "tables ran one after the other, so compare rows within a table.", "",
              "| what | sampler | steps | median |", "| --- | --- | --- | --- |"]
     for (sampler, k, label) in variants:
         one, eight = speed[((sampler, k, label), 1)], speed[((sampler, k, label), 8)]
