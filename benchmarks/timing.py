@@ -7,29 +7,21 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Callable, Hashable, TypeVar
 
 import torch
 
 
-def median_seconds(fn: Callable[[], object], runs: int, warmup: int = 1) -> tuple[float, list[float]]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+K = TypeVar("K", bound=Hashable)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1) -> dict[str, float]:
+def interleaved_medians(fns: dict[K, Callable[[], object]], runs: int, warmup: int = 1) -> dict[K, float]:
     """Median seconds of each callable, timed in turn within every round, so that a machine whose
     speed drifts (a shared VM) slows all of them alike and their ratios stay fair."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
+    times: dict[K, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
             start = time.perf_counter()
