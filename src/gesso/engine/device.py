@@ -1,4 +1,5 @@
-"""Device and dtype choice: CUDA when present (fp16 weights), else CPU (fp32 + bf16 autocast)."""
+"""Device and dtype choice: CUDA when present (fp16 weights), else CPU (fp32 weights; the pipeline
+adds bf16 autocast for batches large enough to gain from it, see GessoPipeline.bf16_min_batch)."""
 
 from __future__ import annotations
 

@@ -30,5 +30,8 @@ def unknown_sampler(name: str) -> str:
 
 
 def sampler_name(scheduler: SchedulerMixin) -> str:
-    """The SAMPLERS name of a scheduler made by `make_scheduler`."""
-    return "dpm" if isinstance(scheduler, DPMSolverMultistepScheduler) else "euler"
+    """The SAMPLERS name of a scheduler made by `make_scheduler` (else its class name)."""
+    for name, cls in (("euler", FlowMatchEulerDiscreteScheduler), ("dpm", DPMSolverMultistepScheduler)):
+        if isinstance(scheduler, cls):
+            return name
+    return type(scheduler).__name__
