@@ -193,7 +193,7 @@ def eval_cmd(
     from gesso.engine.model_registry import UnknownModel, resolve_model
     from gesso.engine.pipeline_cache import PipelineCache
     from gesso.model.samplers import SAMPLERS, unknown_sampler
-    from gesso.train.evaluation import evaluate, reference_set
+    from gesso.train.evaluation import ParaphraseError, evaluate, reference_set
     from gesso.train.recogniser_net import load_recogniser
 
     settings = get_settings()
@@ -220,8 +220,8 @@ def eval_cmd(
             guidance=settings.default_guidance if guidance is None else guidance,
             limit=limit, reference_images=ref,
         )
-    except KeyError as exc:
-        fail(f"paraphrase concept {exc} is not a label of the recogniser")
+    except ParaphraseError as exc:
+        fail(str(exc))
     for key, value in report.as_dict().items():
         typer.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     if json_out:

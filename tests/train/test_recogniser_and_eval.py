@@ -1,7 +1,8 @@
+import pytest
 import torch
 import yaml
 
-from gesso.train.evaluation import evaluate, mean_pairwise_distance, ranks_of_targets
+from gesso.train.evaluation import ParaphraseError, evaluate, mean_pairwise_distance, ranks_of_targets
 from gesso.train.recogniser_loop import augment
 from gesso.train.recogniser_net import Recogniser, RecogniserConfig, load_recogniser, save_recogniser
 from gesso.train.recogniser_loop import train_recogniser
@@ -58,6 +59,26 @@ def test_evaluate_reports_every_figure(tiny_pipeline, tmp_path):
     assert report.chance_top5 == 5 / 3
     assert report.diversity >= 0
     assert report.sampler == "euler" and report.steps == 2  # the sampler the pipeline ran with
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [([{"prompt": "a round red thing", "concept": "purple hexagon"}], "entry 1: concept 'purple hexagon' is not a label"),
+     ([{"prompt": "a round red thing", "concept": "red circle"}, {"concept": "red circle"}], "entry 2 has no prompt")],
+)
+def test_a_bad_paraphrase_file_is_refused_before_anything_is_generated(tiny_pipeline, tmp_path, entries, message):
+    labels = [{"concept": "red circle", "concept_id": "0"}]
+    net = Recogniser(RecogniserConfig(num_classes=1, widths=(8, 8, 8), embed_dim=8)).eval()
+    para = tmp_path / "para.yaml"
+    para.write_text(yaml.safe_dump(entries))
+    calls = []
+    hook = tiny_pipeline.transformer.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(ParaphraseError, match=message):
+            evaluate(tiny_pipeline, net, labels, para, steps=1)
+    finally:
+        hook.remove()
+    assert calls == []
 
 
 def test_saved_recogniser_is_fp16_safetensors(tmp_path):

@@ -67,6 +67,21 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     return float(sum(1 - (f[a] @ f[b]) for a, b in pairs) / len(pairs))
 
 
+class ParaphraseError(ValueError):
+    """A paraphrase file entry without a prompt, or naming a concept the recogniser lacks."""
+
+
+def read_paraphrases(path: Path, index: dict[str, int]) -> list[dict]:
+    """The YAML list of {prompt, concept}, checked against the recogniser's labels (`index`)."""
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    for k, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not entry.get("prompt"):
+            raise ParaphraseError(f"{path}: entry {k} has no prompt")
+        if entry.get("concept") not in index:
+            raise ParaphraseError(f"{path}: entry {k}: concept {entry.get('concept')!r} is not a label of the recogniser")
+    return entries
+
+
 @torch.no_grad()
 def evaluate(
     pipe: GessoPipeline,
@@ -89,13 +104,13 @@ def evaluate(
     one concept across styles, when `reference_images` (K, S, 3, H, W) is given).
     """
     index = {item["concept"]: i for i, item in enumerate(labels)}
+    paraphrases = read_paraphrases(paraphrase_file, index)  # before minutes of generation
     chosen = labels if limit is None else labels[:: max(1, len(labels) // limit)][:limit]
     prompts = [item["concept"] for item in chosen]
     targets = torch.tensor([index[p] for p in prompts])
     images = generate_batched(pipe, prompts, list(range(len(prompts))), steps, guidance, batch, "eval concepts")
     ranks = ranks_of_targets(recogniser, images, targets)
 
-    paraphrases = yaml.safe_load(paraphrase_file.read_text(encoding="utf-8"))
     para_prompts = [p["prompt"] for p in paraphrases]
     para_targets = torch.tensor([index[p["concept"]] for p in paraphrases])
     para_images = generate_batched(pipe, para_prompts, list(range(len(para_prompts))), steps, guidance, batch, "eval paraphrases")
