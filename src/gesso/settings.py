@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +18,9 @@ class Settings(BaseSettings):
     models_dir: Path = REPO_ROOT / "models"
     default_model: str = "gesso-base"
     device: str = "auto"  # auto | cpu | cuda
+    # auto: bf16 autocast on CPU only with native bf16 (AMX, AVX512-BF16) and from the batch size a
+    # short calibration (cached under <data_dir>/cache) measured faster; fp32 | bf16 force one
+    cpu_precision: Literal["auto", "fp32", "bf16"] = "auto"
     max_images_per_request: int = 10
     max_steps: int = 100
     default_steps: int = 12
@@ -51,6 +55,12 @@ class Settings(BaseSettings):
     finetune_upload_max_total_bytes: int = 1024 * 1024 * 1024  # uncompressed, all members together
     finetune_config: Path = REPO_ROOT / "configs" / "finetune.yaml"  # defaults for hyperparameters
     adapter_cache_size: int = 8  # LoRA adapters kept attached per loaded pipeline
+    # -- fine-tuning: bounds on hostile uploads and jobs -------------------------------------------
+    finetune_upload_max_ratio: float = 20.0  # whole archive: uncompressed / upload bytes, past the floor
+    finetune_upload_ratio_floor_bytes: int = 8 * 1024 * 1024  # any archive may expand this far
+    finetune_upload_max_unlisted: int = 64  # members metadata.jsonl does not name (never extracted)
+    tenant_storage_budget_bytes: int = 10 * 1024 * 1024 * 1024  # a tenant's stored uploads; 0: none
+    finetune_max_steps: int = 50_000  # n_epochs x steps per epoch of one fine-tune
 
 
 @lru_cache(maxsize=1)
