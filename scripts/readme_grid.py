@@ -12,7 +12,7 @@ from PIL import Image
 
 from gesso.engine.device import pick_device
 from gesso.engine.model_registry import resolve_model
-from gesso.engine.pipeline_cache import PipelineCache
+from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.settings import get_settings
 
 SCALE = 2  # the grid is shown at 128 px per image so that it reads on a README page
@@ -21,7 +21,7 @@ SCALE = 2  # the grid is shown at 128 px per image so that it reads on a README 
 def main() -> None:
     settings = get_settings()
     model_dir = resolve_model(settings.default_model, settings.models_dir)
-    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, settings.default_sampler)
+    pipe = pipeline_cache_for(settings, pick_device(settings.device)).get(model_dir, settings.default_sampler)
     lines = [json.loads(x) for x in Path("configs/readme-prompts.jsonl").read_text().splitlines() if x.strip()]
     prompts = [x["prompt"] for x in lines]
     images = pipe(prompts, seed=[x["seed"] for x in lines], num_inference_steps=settings.default_steps,

@@ -191,7 +191,7 @@ def eval_cmd(
 
     from gesso.engine.device import pick_device
     from gesso.engine.model_registry import UnknownModel, resolve_model
-    from gesso.engine.pipeline_cache import PipelineCache
+    from gesso.engine.pipeline_cache import pipeline_cache_for
     from gesso.model.samplers import SAMPLERS, unknown_sampler
     from gesso.train.evaluation import ParaphraseError, evaluate, reference_set
     from gesso.train.recogniser_net import load_recogniser
@@ -210,7 +210,7 @@ def eval_cmd(
         fail(f"paraphrase file {paraphrases} not found")
     if card and not (reference and (reference / "metadata.jsonl").is_file()):
         fail("--card needs --reference pointing at the training corpus (its counts go in the card)")
-    pipe = PipelineCache(pick_device(settings.device)).get(model_dir, sampler)
+    pipe = pipeline_cache_for(settings, pick_device(settings.device)).get(model_dir, sampler)
     net, labels = load_recogniser(recogniser)
     ref = reference_set(reference, labels) if reference else None
     try:

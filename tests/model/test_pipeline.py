@@ -56,17 +56,21 @@ def test_unsupported_size_and_bad_steps_are_refused(tiny_pipeline):
         run(tiny_pipeline, num_inference_steps=0)
 
 
-def test_cpu_runs_bf16_autocast_only_from_the_policy_batch(tiny_pipeline):
+def test_cpu_runs_bf16_autocast_only_from_the_planned_batch(tiny_pipeline):
     seen = []
     hook = tiny_pipeline.transformer.register_forward_pre_hook(
         lambda module, args: seen.append((args[0].shape[0], torch.is_autocast_enabled("cpu")))
     )
+    tiny_pipeline.bf16_from_batch = 8
     try:
         run(tiny_pipeline, num_inference_steps=1)  # one image: a guided batch of 2
-        run(tiny_pipeline, num_inference_steps=1, num_images_per_prompt=tiny_pipeline.bf16_min_batch // 2)
+        run(tiny_pipeline, num_inference_steps=1, num_images_per_prompt=4)
+        tiny_pipeline.bf16_from_batch = None
+        run(tiny_pipeline, num_inference_steps=1, num_images_per_prompt=4)
     finally:
         hook.remove()
-    assert seen == [(2, False), (tiny_pipeline.bf16_min_batch, True)]
+        tiny_pipeline.bf16_from_batch = None
+    assert seen == [(2, False), (8, True), (8, False)]
 
 
 def test_dpm_sampler_runs_and_differs_from_euler(tiny_pipeline_dir):

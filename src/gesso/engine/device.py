@@ -1,5 +1,4 @@
-"""Device and dtype choice: CUDA when present (fp16 weights), else CPU (fp32 weights; the pipeline
-adds bf16 autocast for batches large enough to gain from it, see GessoPipeline.bf16_min_batch)."""
+"""Device choice: CUDA when present, else CPU. How each computes is engine/precision.py's job."""
 
 from __future__ import annotations
 
@@ -14,6 +13,3 @@ def pick_device(requested: str = "auto") -> torch.device:
         raise ValueError("device 'cuda' requested but no CUDA device is available")
     return torch.device(requested)
 
-
-def weights_dtype(device: torch.device) -> torch.dtype:
-    return torch.float16 if device.type == "cuda" else torch.float32

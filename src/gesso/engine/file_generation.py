@@ -20,7 +20,7 @@ from gesso.engine.generation_request import (
 )
 from gesso.engine.image_files import save_png, slugify
 from gesso.engine.model_registry import UnknownModel, resolve_model
-from gesso.engine.pipeline_cache import PipelineCache
+from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.model.adapters import AdapterError
 from gesso.model.samplers import SAMPLERS, unknown_sampler
 from gesso.settings import Settings
@@ -63,7 +63,7 @@ def generate_to_files(
         device = pick_device(settings.device)
     except ValueError as exc:
         raise GenerationInputError(str(exc)) from None
-    pipe = PipelineCache(device).get(model_dir, sampler)
+    pipe = pipeline_cache_for(settings, device).get(model_dir, sampler)
     supported = pipe.supported_sizes()
     try:
         defaults = GenerationRequest(

@@ -25,10 +25,9 @@ StepCallback = Callable[[int, int, torch.Tensor], None]
 
 class GessoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
-    # On CPU, fp32 weights run the denoiser under bf16 autocast only from this batch size up (the
-    # guided batch, so twice the images): below it bf16's casts cost more than its matmuls save
-    # (2-core Xeon with AMX: batch 2 at 23 ms fp32 vs 28 ms bf16, batch 16 at 103 vs 61 ms).
-    bf16_min_batch = 8
+    # On CPU, fp32 weights run the denoiser under bf16 autocast from this guided batch size up
+    # (twice the images); None keeps fp32. The engine sets it from the hardware (engine/precision).
+    bf16_from_batch: int | None = None
 
     def __init__(
         self,
@@ -93,7 +92,7 @@ class GessoPipeline(DiffusionPipeline):
 
     def _autocast(self, batch: int) -> contextlib.AbstractContextManager:
         cpu_fp32 = self.device.type == "cpu" and self.transformer.dtype == torch.float32
-        if cpu_fp32 and batch >= self.bf16_min_batch:
+        if cpu_fp32 and self.bf16_from_batch is not None and batch >= self.bf16_from_batch:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

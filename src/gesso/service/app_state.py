@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.engine.device import pick_device
 from gesso.engine.model_registry import shipped_models
-from gesso.engine.pipeline_cache import PipelineCache
+from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
 from gesso.governance.rate_limits import KeyRateLimiter
@@ -63,7 +63,7 @@ def build_state(settings: Settings) -> ServiceState:
             return queue_depth(session)
 
     metrics = ServiceMetrics(read_depth)
-    cache = PipelineCache(pick_device(settings.device))
+    cache = pipeline_cache_for(settings, pick_device(settings.device))
 
     def pipelines(name: str) -> GessoPipeline:
         # only registered names: a model field is never a path on this machine
