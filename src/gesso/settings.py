@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     # auto: bf16 autocast on CPU only with native bf16 (AMX, AVX512-BF16) and from the batch size a
     # short calibration (cached under <data_dir>/cache) measured faster; fp32 | bf16 force one
     cpu_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    torch_threads: int | None = None  # CPU threads for torch in all; default OMP_NUM_THREADS or the cores
     max_images_per_request: int = 10
     max_steps: int = 100
     default_steps: int = 12
@@ -61,6 +62,15 @@ class Settings(BaseSettings):
     finetune_upload_max_unlisted: int = 64  # members metadata.jsonl does not name (never extracted)
     tenant_storage_budget_bytes: int = 10 * 1024 * 1024 * 1024  # a tenant's stored uploads; 0: none
     finetune_max_steps: int = 50_000  # n_epochs x steps per epoch of one fine-tune
+    # -- reliability: check order, locked database, leases, shutdown, overload ---------------------
+    auth_failures_per_minute: int = 60  # failed authentications per source address before 429
+    refusal_audit_window_s: float = 60.0  # repeated refusals in a window become one summary record
+    refusal_audit_summary_every: int = 100  # ... or a summary every N repeats, whichever comes first
+    database_busy_timeout_s: float = 5.0  # how long one statement waits for a locked SQLite database
+    job_lease_s: float = 60.0  # a running job's lease; the worker renews it, an expired one is re-claimed
+    shutdown_grace_s: float = 20.0  # SIGTERM: the running batch may finish this long, then is handed back
+    header_read_timeout_s: float = 10.0  # a connection must send its request headers within this
+    max_expected_wait_s: float = 60.0  # a synchronous request that would wait longer gets 429; 0: off
 
 
 @lru_cache(maxsize=1)

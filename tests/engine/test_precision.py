@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -97,3 +99,14 @@ def test_the_cache_applies_the_plan_to_every_pipeline_it_loads(tiny_pipeline_dir
     assert forced.bf16_from_batch == 1
     plain = PipelineCache(CPU, cpu_precision="fp32").get(tiny_pipeline_dir, "dpm")
     assert plain.bf16_from_batch is None
+
+
+def test_the_calibration_key_is_the_same_in_every_process(tiny_pipeline_dir):
+    script = (
+        "from gesso.model.pipeline_gesso import GessoPipeline\n"
+        "from gesso.engine.precision import calibration_key\n"
+        f"print(calibration_key(GessoPipeline.load({str(tiny_pipeline_dir)!r}).transformer, frozenset({{'avx2'}})))\n"
+    )
+    keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(keys) == 1

@@ -157,7 +157,9 @@ def cached_calibration(cache_file: Path | None, key: str, measure: Callable[[], 
 
 def calibration_key(transformer: torch.nn.Module, flags: frozenset[str]) -> str:
     """Machine (CPU model, flags, threads), torch version and denoiser shape: what the timing depends on."""
-    config = json.dumps(dict(transformer.config), sort_keys=True, default=str)
+    # the shape arguments only: diffusers' private entries (_use_default_values, ...) vary by run
+    shape = {k: v for k, v in dict(transformer.config).items() if not k.startswith("_")}
+    config = json.dumps(shape, sort_keys=True, default=str)
     machine = f"{platform.processor()}|{sorted(flags)}|{torch.get_num_threads()}|{torch.__version__}"
     return hashlib.sha256(f"{machine}|{config}".encode()).hexdigest()[:16]
 
