@@ -7,14 +7,13 @@ gets the whole list of problems at once.
 from __future__ import annotations
 
 import hashlib
-import io
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
 from gesso.data.dataset_format import METADATA_FILE, DatasetRow, MetadataError, iter_metadata
+from gesso.data.image_decoding import ImageRejected, decode_image
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP"})
 
@@ -56,45 +55,20 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-class InvalidImage(ValueError):
-    """Raised by `check_image_bytes` with the reason an image is refused."""
+# The reason an image is refused; the name `check_image_bytes`'s callers catch.
+InvalidImage = ImageRejected
 
 
 def check_image_bytes(data: bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
-    """Decode untrusted image bytes safely and return the loaded image.
+    """Decode untrusted image bytes through `decode_image` and return the loaded image.
 
-    Refuses empty, oversized, corrupt or non-image data, images smaller than `min_side` and
-    decompression bombs (the pixel count is read from the header before any decoding).
-    Raises InvalidImage with a one-line reason.
+    Refuses empty, oversized, corrupt or non-image data, formats outside `ALLOWED_FORMATS`,
+    images smaller than `min_side` and decompression bombs (the pixel count is read from the
+    header before any decoding). Raises InvalidImage with a one-line reason.
     """
-    if not data:
-        raise InvalidImage("empty file")
-    if len(data) > limits.max_bytes:
-        raise InvalidImage(f"file is {len(data)} bytes, over the {limits.max_bytes} byte limit")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(data))
-            fmt = probe.format
-            width, height = probe.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidImage("image is over the pixel limit (decompression bomb)") from None
-    except Exception:
-        raise InvalidImage("not a readable image") from None
-    if fmt not in ALLOWED_FORMATS:
-        raise InvalidImage(f"unsupported image format {fmt}")
-    if width * height > limits.max_pixels:
-        raise InvalidImage(
-            f"image is {width}x{height}, over the {limits.max_pixels} pixel limit"
-        )
-    if min(width, height) < limits.min_side:
-        raise InvalidImage(f"image is {width}x{height}, smaller than {limits.min_side} px")
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception:
-        raise InvalidImage("corrupt or truncated image data") from None
-    return image
+    return decode_image(
+        data, limits.max_bytes, limits.max_pixels, formats=ALLOWED_FORMATS, min_side=limits.min_side
+    )
 
 
 def safe_relative_path(name: str) -> PurePosixPath | None:

@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gesso.data.image_decoding import decode_image
 from gesso.engine.jobs import OUTPUT_FORMATS
+
+# Edit and variation inputs reach the engine already checked against the deployment's limits and
+# re-encoded as PNG by the route; the engine decodes them again under a ceiling of its own (four
+# times the shipped pixel limit, so a deployment that raised `max_upload_pixels` still runs).
+INPUT_MAX_BYTES = 128 * 1024 * 1024
+INPUT_MAX_PIXELS = 4 * 4096 * 4096
 
 
 def encode_image(image: torch.Tensor, output_format: str = "png", compression: int = 100) -> bytes:
@@ -36,15 +43,26 @@ def to_png_bytes(image: Image.Image, keep_alpha: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def image_tensor(data: bytes, size: tuple[int, int]) -> torch.Tensor:
-    """Image bytes -> (1, 3, H, W) float in [-1, 1], resized to `size` (width, height)."""
-    pil = Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+def image_tensor(
+    data: bytes, size: tuple[int, int], max_bytes: int = INPUT_MAX_BYTES, max_pixels: int = INPUT_MAX_PIXELS
+) -> torch.Tensor:
+    """Image bytes -> (1, 3, H, W) float in [-1, 1], resized to `size` (width, height).
+
+    Raises ImageRejected (a ValueError) for bytes `decode_image` refuses.
+    """
+    pil = decode_image(data, max_bytes, max_pixels).convert("RGB").resize(size, Image.Resampling.BICUBIC)
     array = torch.from_numpy(np.asarray(pil, dtype=np.float32)).permute(2, 0, 1)
     return (array / 127.5 - 1.0).unsqueeze(0)
 
 
-def mask_tensor(data: bytes, size: tuple[int, int]) -> torch.Tensor:
-    """An OpenAI-style mask (fully transparent = edit here) -> (1, 1, H, W), 1 = repaint."""
-    alpha = Image.open(io.BytesIO(data)).convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST)
+def mask_tensor(
+    data: bytes, size: tuple[int, int], max_bytes: int = INPUT_MAX_BYTES, max_pixels: int = INPUT_MAX_PIXELS
+) -> torch.Tensor:
+    """An OpenAI-style mask (fully transparent = edit here) -> (1, 1, H, W), 1 = repaint.
+
+    Raises ImageRejected (a ValueError) for bytes `decode_image` refuses.
+    """
+    rgba = decode_image(data, max_bytes, max_pixels).convert("RGBA")
+    alpha = rgba.getchannel("A").resize(size, Image.Resampling.NEAREST)
     repaint = np.asarray(alpha, dtype=np.uint8) == 0
     return torch.from_numpy(repaint.astype(np.float32))[None, None]
