@@ -102,3 +102,22 @@ def test_oversized_file_and_unsupported_format():
     Image.new("RGB", (32, 32)).save(buf, format="TIFF")
     with pytest.raises(InvalidImage, match="unsupported image format"):
         check_image_bytes(buf.getvalue())
+
+
+def test_dataset_images_go_through_the_bounded_decoder(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    from tests.hostile_images import huge_png, random_bytes, truncated_png
+
+    files = {"huge.png": huge_png(14000, 14000), "mid.png": huge_png(4200, 4200), "noise.png": random_bytes(),
+             "cut.png": truncated_png()}
+    rows = [{"file_name": name, "text": name} for name in files]
+    root = write_dataset(tmp_path / "ds", rows, files)
+    loaded: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loaded.append(self.size) or real_load(self))
+    report = validate_dataset(root, ImageLimits(max_pixels=4096 * 4096))
+    reasons = {p.file_name: p.reason for p in report.problems}
+    assert "pixel limit" in reasons["huge.png"] and "pixel limit" in reasons["mid.png"]
+    assert "not a readable image" in reasons["noise.png"] and "corrupt or truncated" in reasons["cut.png"]
+    assert (4200, 4200) not in loaded and (14000, 14000) not in loaded
