@@ -175,3 +175,50 @@ def test_pixel_digest_ignores_metadata(stamped):
     assert pixel_digest(again) == stamped.origin.pixel_sha256
     assert isinstance(stamped.origin, ImageOrigin)
     assert np.asarray(again).shape == (256, 256, 3)
+
+
+@pytest.mark.parametrize("side", [4200, 14000])  # under and over Pillow's own bomb ceiling
+def test_verify_refuses_tiny_files_of_huge_dimensions_from_the_header(identity, side):
+    from gesso.data.image_decoding import ImageRejected
+    from tests.hostile_images import huge_png
+
+    with pytest.raises(ImageRejected, match="pixel limit") as caught:
+        verify_image(huge_png(side, side), identity.trust_anchors_pem, max_pixels=4096 * 4096)
+    assert caught.value.over_limit
+
+
+def test_verify_refuses_truncated_and_random_bytes_with_one_error(identity):
+    from gesso.data.image_decoding import ImageRejected
+    from tests.hostile_images import random_bytes, truncated_png
+
+    for data in (truncated_png(), random_bytes()):
+        with pytest.raises(ImageRejected):
+            verify_image(data, identity.trust_anchors_pem)
+
+
+def test_verify_reads_frame_zero_of_a_many_frame_gif(identity):
+    from tests.hostile_images import many_frame_gif
+
+    report = verify_image(many_frame_gif(500, (256, 256)), identity.trust_anchors_pem)
+    assert not report.made_by_gesso and report.credentials == "foreign"
+
+
+def test_report_names_tenant_and_model_only_to_the_same_tenant(identity, stamped):
+    from gesso.governance.provenance import report_for_tenant
+
+    report = verify_image(stamped.png, identity.trust_anchors_pem)
+    own = report_for_tenant(report, "acme")
+    assert own == report and own.tenant == "acme" and own.model == "gesso-base" and not own.origin_withheld
+    other = report_for_tenant(report, "globex")
+    assert other.made_by_gesso and other.credentials == "intact" and other.created == report.created
+    assert other.tenant is None and other.model is None and other.origin_withheld
+    assert "acme" not in repr(other) and "gesso-base" not in repr(other)
+
+
+def test_report_of_a_foreign_image_is_the_same_for_everyone(identity):
+    from gesso.governance.provenance import report_for_tenant
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), "teal").save(buffer, "PNG")
+    report = verify_image(buffer.getvalue(), identity.trust_anchors_pem)
+    assert report_for_tenant(report, "globex") == report and not report.origin_withheld

@@ -15,12 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from gesso.data.image_decoding import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from gesso.governance.provenance_c2pa import (
     GenerationFacts,
     SigningIdentity,
@@ -74,6 +75,7 @@ class ProvenanceReport:
     watermark_confidence: float
     signer: str | None  # the certificate's organisation when credentials are present
     detail: str
+    origin_withheld: bool = False  # tenant and model left out: the image is another tenant's
 
 
 def new_image_id() -> int:
@@ -108,22 +110,33 @@ def stamp_image(
     return StampedImage(sign_image(buffer.getvalue(), "image/png", facts, identity), origin)
 
 
+def report_for_tenant(report: ProvenanceReport, tenant_id: str) -> ProvenanceReport:
+    """The report as a caller of `tenant_id` may see it: that this deployment made the image,
+    when, and whether its credentials are intact, for anyone; which tenant and which model only
+    for the tenant the image was made for."""
+    if report.tenant is not None and report.tenant == tenant_id:
+        return report
+    if report.tenant is None and report.model is None:
+        return report
+    return replace(report, tenant=None, model=None, origin_withheld=True)
+
+
 def verify_image(
     data: bytes,
     trust_anchors_pem: str,
     lookup: Callable[[str], ImageOrigin | None] | None = None,
     key: bytes = DEFAULT_KEY,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ProvenanceReport:
     """Whether Gesso made the image, which model, when, and whether its credentials are intact.
 
     `lookup` maps a watermark identifier to the stored origin (None where the deployment keeps no
-    record, e.g. after retention deleted it). Raises ValueError when `data` is not an image.
+    record, e.g. after retention deleted it). The bytes are decoded by `decode_image` within
+    `max_bytes` and `max_pixels`; raises ImageRejected (a ValueError) when it refuses them.
     """
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError("not a readable image") from error
+    image = decode_image(data, max_bytes, max_pixels)
     image_format = image.format or ""
     credentials = read_credentials(
         data, MIME_TYPES.get(image_format, "image/png"), trust_anchors_pem
