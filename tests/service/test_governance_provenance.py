@@ -100,3 +100,53 @@ def test_cli_verify(server, delivered, cli_on_server, tmp_path):  # noqa: F811
     assert cli_on_server.invoke(app, ["provenance", "verify", str(tmp_path / "missing.png")]).exit_code == 2
     (tmp_path / "c.png").write_bytes(b"junk")
     assert cli_on_server.invoke(app, ["provenance", "verify", str(tmp_path / "c.png")]).exit_code == 2
+
+
+def painted_over_under_kept_manifest(image: bytes) -> bytes:
+    """The delivered PNG with some pixels painted over and its signed manifest chunk put back."""
+    from tests.governance.test_provenance import png_chunks
+
+    edited = Image.open(io.BytesIO(image)).convert("RGB")
+    edited.paste((255, 0, 0), (100, 100, 140, 140))
+    buffer = io.BytesIO()
+    edited.save(buffer, "PNG")
+    manifest = [chunk for kind, chunk in png_chunks(image) if kind == b"caBX"]
+    chunks = png_chunks(buffer.getvalue())
+    return buffer.getvalue()[:8] + chunks[0][1] + manifest[0] + b"".join(chunk for _, chunk in chunks[1:])
+
+
+def test_another_tenants_image_is_confirmed_without_its_tenant_or_model(server, delivered, make_key):
+    key, image, tenant_id = delivered
+    other = make_key("prov-b", "developer")
+    for data, name, verdict in ((image, "a.png", "intact"), (reencode(image, "JPEG", quality=85), "a.jpg", "re-encoded")):
+        response = verify(server, other, data, name)
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["made_by_gesso"] and report["credentials"] == verdict and report["created"]
+        assert report["tenant"] is None and report["model"] is None and report["origin_withheld"]
+        assert tenant_id not in response.text and "gesso-base" not in response.text
+        own = verify(server, key, data, name).json()
+        assert own["tenant"] == tenant_id and own["model"] == "gesso-base" and not own["origin_withheld"]
+
+
+def test_cli_verify_exit_code_says_whether_the_image_was_made_here(server, delivered, cli_on_server, tmp_path):  # noqa: F811
+    from tests.hostile_images import huge_png
+
+    _, image, tenant_id = delivered
+    cases = {
+        "own.png": (image, 0),
+        "foreign.png": (png_bytes((256, 256), "teal"), 1),
+        "tampered.png": (painted_over_under_kept_manifest(image), 1),
+        "garbage.png": (b"\x89PNG\r\n\x1a\n garbage", 2),
+        "bomb.png": (huge_png(14000, 14000), 2),
+    }
+    for name, (data, code) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = cli_on_server.invoke(app, ["provenance", "verify", str(tmp_path / name)])
+        assert result.exit_code == code, (name, result.output)
+        if code == 2:
+            assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.output
+        else:
+            report = json.loads(result.stdout)
+            assert report["credentials"] == {"own.png": "intact", "foreign.png": "foreign"}.get(name, "tampered")
+    assert cli_on_server.invoke(app, ["provenance", "verify", str(tmp_path)]).exit_code == 2  # a folder
