@@ -334,6 +334,7 @@ def finetune_create(
 
     from gesso.data.validation import validate_dataset
     from gesso.engine.model_registry import UnknownModel, resolve_model
+    from gesso.train.finetune_bounds import check_run_hyperparameters
     from gesso.train.lora_loop import check_finetune_config, train_lora
     from gesso.train.run_config import FinetuneRunConfig
 
@@ -362,6 +363,8 @@ def finetune_create(
         "trigger": trigger, "seed": seed, "dataset_sha256": dataset_sha256,
     })
     try:
+        check_run_hyperparameters(cfg.n_epochs, cfg.batch_size, cfg.learning_rate_multiplier, cfg.rank, cfg.trigger,
+                                  len(report.rows), settings.finetune_max_steps)
         check_finetune_config(cfg)
         result = train_lora(cfg, on_event=_print_checkpoint)
     except ValueError as exc:

@@ -298,3 +298,83 @@ def test_bad_jsonl_lines_are_reported_by_their_upload_line(tmp_path):
     assert len(problems) == len(expected), problems
     for line, reason in expected.items():
         assert any(p.startswith(f"line {line}:") and reason in p for p in problems), (line, problems)
+
+
+# -- whole-archive bounds: many small members, unlisted members, lying headers ------------------------
+
+def many_zeros(count: int, size: int, listed: bool) -> dict[str, bytes]:
+    files = good_files(2)
+    names = [f"z/{i:04d}.png" for i in range(count)]
+    if listed:
+        rows = [json.loads(line) for line in files["metadata.jsonl"].decode().splitlines()]
+        files["metadata.jsonl"] = metadata(rows + [{"file_name": n, "text": "zeros"} for n in names])
+    return files | {name: bytes(size) for name in names}
+
+
+def no_member_written(monkeypatch) -> None:
+    """Fail the test if any archive member is written (a refusal must come from the plan)."""
+    import gesso.data.upload_archives as module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a member was written before the refusal")
+
+    monkeypatch.setattr(module, "_copy_limited", refuse)
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_zip_of_many_small_zero_members_is_refused_before_anything_is_written(tmp_path, monkeypatch, listed):
+    upload = write_zip(tmp_path / "up.zip", many_zeros(1000, 16 * 1024, listed))
+    no_member_written(monkeypatch)
+    problems = rejected(upload, tmp_path)
+    assert len(problems) == 1 and "archive bomb" in problems[0] and "20:1" in problems[0]
+
+
+def test_tar_gz_of_many_small_zero_members_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    upload = write_tar(tmp_path / "up.tar.gz", many_zeros(1000, 16 * 1024, listed=True))
+    no_member_written(monkeypatch)
+    problems = rejected(upload, tmp_path)
+    assert len(problems) == 1 and "archive bomb" in problems[0]
+
+
+def test_members_not_named_in_the_metadata_are_never_written(tmp_path, monkeypatch):
+    import gesso.data.upload_archives as module
+
+    written: list[str] = []
+    copy = module._copy_limited
+    monkeypatch.setattr(module, "_copy_limited", lambda src, target, *a: (written.append(target.name), copy(src, target, *a)))
+    files = good_files(2) | {"README.txt": b"hello", "thumbs/red.png": png("red")}
+    stored = store_upload(write_zip(tmp_path / "up.zip", files), tmp_path / "zip")
+    assert sorted(written) == ["green.png", "metadata.jsonl", "red.png"] and stored.image_count == 2
+    written.clear()
+    nested = {f"brand/{n}": d for n, d in files.items()}
+    store_upload(write_tar(tmp_path / "up.tar.gz", nested), tmp_path / "tar")
+    assert sorted(written) == ["green.png", "metadata.jsonl", "red.png"]
+
+
+def test_more_unlisted_members_than_the_bound_are_refused(tmp_path, monkeypatch):
+    files = good_files(2) | {f"junk/{i}.txt": b"x" for i in range(5)}
+    no_member_written(monkeypatch)
+    limits = ArchiveLimits(max_unlisted_members=4)
+    for upload in (write_zip(tmp_path / "up.zip", files), write_tar(tmp_path / "up.tar", files, mode="w")):
+        problems = rejected(upload, tmp_path, limits=limits)
+        assert problems == ["dataset: 5 archive members are not named in metadata.jsonl (at most 4 may be; "
+                            "they are never extracted)"]
+
+
+def test_a_zip_member_larger_than_its_header_says_is_not_written_past_it(tmp_path):
+    files = good_files(2) | {"z.png": bytes(200_000)}
+    rows = [json.loads(line) for line in files["metadata.jsonl"].decode().splitlines()]
+    files["metadata.jsonl"] = metadata(rows + [{"file_name": "z.png", "text": "zeros"}])
+    upload = write_zip(tmp_path / "up.zip", files)
+    raw = bytearray(upload.read_bytes())
+    with zipfile.ZipFile(upload) as zf:
+        info, entry = zf.getinfo("z.png"), zf.start_dir
+    while raw[entry + 46 : entry + 51] != b"z.png":  # z.png's central directory entry
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    # both headers now claim 1000 bytes: the reader must stop there, not write 200 kB
+    struct.pack_into("<I", raw, info.header_offset + 22, 1000)
+    struct.pack_into("<I", raw, entry + 24, 1000)
+    lying = tmp_path / "lying.zip"
+    lying.write_bytes(bytes(raw))
+    problems = rejected(lying, tmp_path)
+    assert any("z.png" in p and ("corrupt" in p or "bomb" in p) for p in problems), problems

@@ -1,8 +1,10 @@
 """Turn an untrusted fine-tune upload (zip, tar, tar.gz or JSONL) into a validated dataset folder.
 
 An archive is checked from its headers before anything is written: every member's path, type and
-declared size, the member count, the total size and the compression ratio. The same limits are
-enforced again while the bytes stream, because headers can lie. The extracted folder then goes
+declared size, the member count, the total size and the compression ratio, of each large member and
+of the whole archive. Only `metadata.jsonl` and the members it names are ever extracted; the others
+are counted against a small bound and never written. The same limits are enforced again while the
+bytes stream, because headers can lie. The extracted folder then goes
 through `validate_dataset`, so an upload gets exactly the corpus's checks and one report that
 lists every bad row. Nothing is left behind on refusal: extraction happens in a temporary folder
 that is renamed into place only when the whole upload is good.
@@ -53,6 +55,16 @@ class ArchiveLimits:
     # uncompressed / compressed; PNG and JPEG barely compress, so a large ratio means a bomb
     max_ratio: float = 100.0
     ratio_floor_bytes: int = 1 * MiB  # small members (metadata.jsonl) may compress well
+    # the whole archive: all members together may expand to the floor, or to this ratio beyond it
+    # (many small members of zeros pass every per-member check; their sum does not)
+    max_archive_ratio: float = 20.0
+    archive_ratio_floor_bytes: int = 8 * MiB
+    max_unlisted_members: int = 64  # members metadata.jsonl does not name (never extracted)
+
+    def expansion_allowed(self, upload_bytes: int) -> int:
+        """Bytes an upload of `upload_bytes` may expand to, all members together."""
+        by_ratio = max(self.archive_ratio_floor_bytes, int(self.max_archive_ratio * upload_bytes))
+        return min(self.max_total_bytes, by_ratio)
 
 
 @dataclass(frozen=True)
@@ -110,8 +122,10 @@ def store_upload(
     if kind is None:
         raise UploadRejected([RowProblem(None, None, "not a zip, tar or JSONL upload")])
     digest = file_sha256(upload)
+    # created by the extractor once its plan (from the headers) is accepted: a refusal from the
+    # headers writes nothing at all
     tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         extract = {"zip": _extract_zip, "tar": _extract_tar, "jsonl": _extract_jsonl}[kind]
         try:
@@ -128,7 +142,8 @@ def store_upload(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return StoredDataset(dest, digest, kind, len(report.rows), tuple(report.rows), preview)
+    rows = tuple(replace(row, line=line_map.get(row.line, row.line)) for row in report.rows)
+    return StoredDataset(dest, digest, kind, len(rows), rows, preview)
 
 
 def detect_upload_kind(upload: Path) -> str | None:
@@ -169,29 +184,51 @@ def _extract_zip(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
         archive = zipfile.ZipFile(upload)
     except (zipfile.BadZipFile, OSError, ValueError):
         raise _Fatal("not a valid zip archive") from None
+    upload_bytes = upload.stat().st_size
     with archive:
         infos = [i for i in archive.infolist() if not _skipped(i.filename)]
-        _check_totals(len(infos), sum(i.file_size for i in infos), limits)
+        declared = sum(i.file_size for i in infos)
+        _check_totals(len(infos), declared, limits)
+        _check_expansion(declared, upload_bytes, limits)
         problems: list[RowProblem] = []
-        wanted: list[tuple[zipfile.ZipInfo, PurePosixPath]] = []
+        wanted: list[zipfile.ZipInfo] = []
+        rels: list[PurePosixPath] = []
         for info in infos:
             rel, problem = _zip_member_problem(info, limits)
             if problem:
                 problems.append(RowProblem(None, info.filename, problem))
             elif rel is not None and not info.is_dir():
-                wanted.append((info, rel))
-        targets = _placed(root, [rel for _, rel in wanted], problems)
-        budget = _Budget(limits.max_total_bytes)
-        for (info, _), target in zip(wanted, targets):
-            if target is None:
-                continue
+                wanted.append(info)
+                rels.append(rel)
+        inners = _layout(rels, problems)
+        meta = _metadata_index(inners)
+        listed = _listed_names(_read_zip_metadata(archive, wanted[meta], limits)) if meta is not None else set()
+        chosen = _chosen(inners, listed, limits)
+        root.mkdir()
+        budget = _Budget(limits.expansion_allowed(upload_bytes))
+        for index in chosen:
+            info, target = wanted[index], root.joinpath(*inners[index].parts)
             try:
                 with archive.open(info) as src:
-                    _write_member(src, target, info.filename, limits, budget, problems)
+                    _write_member(src, target, info.filename, min(limits.max_member_bytes, info.file_size),
+                                  budget, problems)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
                 target.unlink(missing_ok=True)
                 problems.append(RowProblem(None, info.filename, "corrupt or unsupported archive member"))
     return problems, {}
+
+
+def _read_zip_metadata(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits) -> bytes:
+    """metadata.jsonl's bytes (in memory: bounded by the member limit), to plan what to extract."""
+    bound = min(limits.max_member_bytes, info.file_size)
+    try:
+        with archive.open(info) as src:
+            data = src.read(bound + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+        raise _Fatal("metadata.jsonl is corrupt or unsupported") from None
+    if len(data) > bound:
+        raise _Fatal("metadata.jsonl expands past its declared size (archive bomb)")
+    return data
 
 
 def _zip_member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> tuple[PurePosixPath | None, str | None]:
@@ -214,27 +251,37 @@ def _zip_member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> tuple[P
 
 
 def _extract_tar(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResult:
-    """Two streaming passes: headers first (nothing written), then the regular files."""
-    upload_size = upload.stat().st_size
+    """Two streaming passes: headers (and metadata.jsonl, to know what is listed) first, nothing
+    written; then the listed regular files."""
+    upload_bytes = upload.stat().st_size
     members: list[tarfile.TarInfo] = []
+    metadata: dict[PurePosixPath, bytes] = {}
     declared = 0
     with _open_tar(upload, limits) as archive:
         for member in _tar_members(archive):
             members.append(member)
             declared += member.size if member.isreg() else 0
             _check_totals(len(members), declared, limits)
-            if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * upload_size:
+            if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * upload_bytes:
                 raise _Fatal(f"the archive expands more than {limits.max_ratio:g}:1 (archive bomb)")
+            _check_expansion(declared, upload_bytes, limits)
+            _keep_metadata(archive, member, metadata, limits)
     problems: list[RowProblem] = []
-    wanted: dict[int, PurePosixPath] = {}
+    wanted: list[int] = []
+    rels: list[PurePosixPath] = []
     for index, member in enumerate(members):
         rel, problem = _tar_member_problem(member, limits)
         if problem:
             problems.append(RowProblem(None, member.name, problem))
         elif rel is not None and member.isreg():
-            wanted[index] = rel
-    targets = dict(zip(wanted, _placed(root, list(wanted.values()), problems)))
-    budget = _Budget(limits.max_total_bytes)
+            wanted.append(index)
+            rels.append(rel)
+    inners = _layout(rels, problems)
+    meta = _metadata_index(inners)
+    listed = _listed_names(metadata.get(rels[meta], b"")) if meta is not None else set()
+    targets = {wanted[i]: root.joinpath(*inners[i].parts) for i in _chosen(inners, listed, limits)}
+    root.mkdir()
+    budget = _Budget(limits.expansion_allowed(upload_bytes))
     with _open_tar(upload, limits) as archive:
         for index, member in enumerate(_tar_members(archive)):
             if (target := targets.get(index)) is None:
@@ -246,10 +293,28 @@ def _extract_tar(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
                 raise _Fatal("corrupt tar archive")
             with src:
                 try:
-                    _write_member(src, target, member.name, limits, budget, problems)
+                    _write_member(src, target, member.name, min(limits.max_member_bytes, member.size), budget,
+                                  problems)
                 except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
                     raise _Fatal("corrupt tar archive") from None
     return problems, {}
+
+
+def _keep_metadata(archive: tarfile.TarFile, member: tarfile.TarInfo, kept: dict[PurePosixPath, bytes],
+                   limits: ArchiveLimits) -> None:
+    """Hold a possible metadata.jsonl (at the top or one folder down) in memory, all such members
+    together within one member's limit."""
+    rel = safe_relative_path(member.name.rstrip("/"))
+    if rel is None or rel.name != METADATA_FILE or len(rel.parts) > 2 or not member.isreg():
+        return
+    if member.size + sum(len(v) for v in kept.values()) > limits.max_member_bytes:
+        raise _Fatal(f"the archive's metadata.jsonl files are over the {limits.max_member_bytes} byte limit")
+    src = archive.extractfile(member)
+    try:
+        data = src.read(member.size + 1) if src is not None else b""
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
+        raise _Fatal("corrupt tar archive") from None
+    kept.setdefault(rel, data[: member.size])
 
 
 @contextlib.contextmanager
@@ -319,6 +384,14 @@ def _tar_member_problem(member: tarfile.TarInfo, limits: ArchiveLimits) -> tuple
     return rel, None
 
 
+def _check_expansion(declared_bytes: int, upload_bytes: int, limits: ArchiveLimits) -> None:
+    """The whole-archive ratio: refuse from the headers an upload that would expand past it."""
+    if declared_bytes > limits.expansion_allowed(upload_bytes):
+        raise _Fatal(
+            f"the archive expands to {declared_bytes} bytes from {upload_bytes}: more than "
+            f"{limits.max_archive_ratio:g}:1 past {limits.archive_ratio_floor_bytes} bytes (archive bomb)")
+
+
 def _check_totals(members: int, declared_bytes: int, limits: ArchiveLimits) -> None:
     if members > limits.max_members:
         raise _Fatal(f"the archive has more than {limits.max_members} members")
@@ -330,25 +403,55 @@ def _skipped(name: str) -> bool:
     return name.split("/", 1)[0] in SKIPPED_FOLDERS
 
 
-def _placed(root: Path, rels: list[PurePosixPath], problems: list[RowProblem]) -> list[Path | None]:
-    """Where each member goes: inside one top-level folder that holds the metadata, that folder is
-    the dataset root. Names listed twice are problems (None: not extracted)."""
+def _layout(rels: list[PurePosixPath], problems: list[RowProblem]) -> list[PurePosixPath | None]:
+    """Where each member goes inside the dataset folder: inside one top-level folder that holds
+    the metadata, that folder is the dataset root. Names listed twice are problems (None)."""
     strip = 0
     if PurePosixPath(METADATA_FILE) not in rels:
         tops = {r.parts[0] for r in rels}
         if len(tops) == 1 and PurePosixPath(next(iter(tops)), METADATA_FILE) in rels:
             strip = 1
     seen: set[PurePosixPath] = set()
-    targets: list[Path | None] = []
+    inners: list[PurePosixPath | None] = []
     for rel in rels:
         inner = PurePosixPath(*rel.parts[strip:])
         if inner in seen:
             problems.append(RowProblem(None, str(rel), "listed twice in the archive"))
-            targets.append(None)
+            inners.append(None)
             continue
         seen.add(inner)
-        targets.append(root.joinpath(*inner.parts))
-    return targets
+        inners.append(inner)
+    return inners
+
+
+def _metadata_index(inners: list[PurePosixPath | None]) -> int | None:
+    return next((i for i, inner in enumerate(inners) if inner == PurePosixPath(METADATA_FILE)), None)
+
+
+def _listed_names(metadata: bytes) -> set[PurePosixPath]:
+    """The file names metadata.jsonl's rows name (bad rows are skipped: validation reports them)."""
+    names: set[PurePosixPath] = set()
+    for raw in metadata.splitlines():
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("file_name"), str):
+            if (rel := safe_relative_path(row["file_name"])) is not None:
+                names.add(rel)
+    return names
+
+
+def _chosen(inners: list[PurePosixPath | None], listed: set[PurePosixPath], limits: ArchiveLimits) -> list[int]:
+    """Indices of the members to extract: metadata.jsonl and what it names. The rest is never
+    written; more than `max_unlisted_members` of them refuses the upload."""
+    keep = listed | {PurePosixPath(METADATA_FILE)}
+    chosen = [i for i, inner in enumerate(inners) if inner is not None and inner in keep]
+    unlisted = sum(1 for inner in inners if inner is not None and inner not in keep)
+    if unlisted > limits.max_unlisted_members:
+        raise _Fatal(f"{unlisted} archive members are not named in metadata.jsonl (at most "
+                     f"{limits.max_unlisted_members} may be; they are never extracted)")
+    return chosen
 
 
 class _Budget:
@@ -364,11 +467,12 @@ class _Budget:
 
 
 def _write_member(
-    src: BinaryIO, target: Path, name: str, limits: ArchiveLimits, budget: _Budget, problems: list[RowProblem]
+    src: BinaryIO, target: Path, name: str, max_bytes: int, budget: _Budget, problems: list[RowProblem]
 ) -> None:
+    """Copy one member, refusing more than `max_bytes` (its declared size, within the member limit)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_limited(src, target, limits.max_member_bytes, budget)
+        _copy_limited(src, target, max_bytes, budget)
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         problems.append(RowProblem(None, name, "path clashes with another archive member"))
 
@@ -380,7 +484,8 @@ def _copy_limited(src: BinaryIO, target: Path, max_bytes: int, budget: _Budget) 
         while chunk := src.read(CHUNK):
             written += len(chunk)
             if written > max_bytes:
-                raise _Fatal(f"an archive member expands past the {max_bytes} byte limit (archive bomb)")
+                raise _Fatal(f"an archive member expands past {max_bytes} bytes, its declared size or the "
+                             "member limit (archive bomb)")
             budget.take(len(chunk))
             out.write(chunk)
 
@@ -392,9 +497,9 @@ def _extract_jsonl(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractRe
     problems: list[RowProblem] = []
     rows: list[DatasetRow] = []
     line_map: dict[int, int] = {}
-    budget = _Budget(limits.max_total_bytes)
+    budget = _Budget(limits.expansion_allowed(upload.stat().st_size))
     max_line = limits.max_member_bytes * 4 // 3 + 64 * 1024
-    (root / "images").mkdir()
+    (root / "images").mkdir(parents=True)
     with open(upload, "rb") as fh:
         for number, raw in _numbered_lines(fh, max_line):
             if raw is None:

@@ -17,6 +17,7 @@ from starlette.formparsers import MultiPartException
 from gesso.data.upload_archives import ArchiveLimits, UploadRejected, store_upload
 from gesso.data.validation import ImageLimits
 from gesso.engine.generation_request import BadRequest
+from gesso.service.content_disposition import safe_filename
 from gesso.store.file_records import NewFile
 
 CHUNK = 1024 * 1024
@@ -79,14 +80,20 @@ async def read_file_upload(request: Request) -> FileUpload:
     if optional not in ("true", "false"):
         shutil.rmtree(folder, ignore_errors=True)
         raise BadRequest("captions_optional must be true or false", "captions_optional")
-    filename = Path(upload.filename or "upload").name[:300] or "upload"
-    return FileUpload(target, filename, fields["purpose"], optional == "true")
+    return FileUpload(target, safe_filename(upload.filename), fields["purpose"], optional == "true")
 
 
-def check_upload(upload: FileUpload, limits: ArchiveLimits, image_limits: ImageLimits) -> tuple[NewFile, bytes]:
+@dataclass(frozen=True)
+class CheckedUpload:
+    info: NewFile  # what to record
+    preview_png: bytes
+    captions: list[tuple[str, str]]  # (where, caption) for the content policy
+
+
+def check_upload(upload: FileUpload, limits: ArchiveLimits, image_limits: ImageLimits) -> CheckedUpload:
     """Validate the upload as a dataset (extracted to a scratch folder that is then removed).
 
-    Returns what to record and the preview PNG; raises UploadRejected listing every bad row.
+    Raises UploadRejected listing every bad row.
     """
     scratch = upload.path.parent / "dataset"
     try:
@@ -104,7 +111,8 @@ def check_upload(upload: FileUpload, limits: ArchiveLimits, image_limits: ImageL
         image_count=stored.image_count,
         uncaptioned_count=sum(1 for row in stored.rows if not row.text.strip()),
     )
-    return info, stored.preview_png
+    captions = [(f"caption on line {row.line}", row.text) for row in stored.rows if row.text]
+    return CheckedUpload(info, stored.preview_png, captions)
 
 
 def upload_rejected_response(exc: UploadRejected) -> JSONResponse:

@@ -17,12 +17,14 @@ from gesso.engine.model_resolution import is_fine_tuned
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState
 from gesso.service.errors import ApiError, not_found
+from gesso.service.finetune_policy import enforce_finetune_policy
 from gesso.service.finetune_schemas import FineTuningJobCreate, Hyperparameters
 from gesso.store.file_records import FINE_TUNE_PURPOSE, find_file
 from gesso.store.finetune_queue import config_without_paths, remove_job_data
 from gesso.store.finetune_records import add_event, find_job, fine_tuned_model_name, set_status
 from gesso.store.ids import new_id
 from gesso.store.tables import FileRecord, FineTuningJobRecord, Tenant
+from gesso.train.finetune_bounds import HyperparameterOutOfRange, check_total_steps, epochs_within
 from gesso.train.lora_loop import check_finetune_config
 from gesso.train.run_config import FinetuneRunConfig, load_run_config
 
@@ -54,6 +56,8 @@ def create_job(state: ServiceState, principal: Principal, body: FineTuningJobCre
                       if body.validation_file else None)
         tenant_name = session.get(Tenant, principal.tenant_id).name
     config = _run_config(state, body, hyper, training)
+    # the texts a job adds to every caption and to the model's public name
+    enforce_finetune_policy(state, principal, [("hyperparameters.trigger", config.trigger), ("suffix", suffix)])
     if not config.trigger and (training.uncaptioned_count or (validation and validation.uncaptioned_count)):
         raise BadRequest(
             f"{training.uncaptioned_count} training image(s) have no caption: set hyperparameters.trigger",
@@ -129,6 +133,14 @@ def _run_config(state: ServiceState, body: FineTuningJobCreate, hyper: Hyperpara
         defaults, **given, base_model=body.model, dataset_sha256=training.sha256,
         seed=body.seed if body.seed is not None else _rng.randrange(2**31),
     )
+    max_steps = state.settings.finetune_max_steps
+    if "n_epochs" not in given:  # "auto": the default, shortened to fit the server's step cap
+        config = replace(config, n_epochs=epochs_within(max_steps, training.image_count, config.batch_size,
+                                                        config.n_epochs))
+    try:
+        check_total_steps(config.n_epochs, config.batch_size, training.image_count, max_steps)
+    except HyperparameterOutOfRange as exc:
+        raise BadRequest(str(exc), f"hyperparameters.{exc.name}") from None
     # a checkpoint (with sample images) at least every epoch, as OpenAI keeps one per epoch
     steps_per_epoch = math.ceil(training.image_count / config.batch_size) if config.batch_size > 0 else 1
     config = replace(config, checkpoint_every=max(1, min(config.checkpoint_every, steps_per_epoch)))

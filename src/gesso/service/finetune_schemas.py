@@ -3,24 +3,51 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Annotated, Any, Callable, Literal, Sequence, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, field_validator
+
+from gesso.train.finetune_bounds import (
+    HYPERPARAMETER_RANGES,
+    SEED_RANGE,
+    TRIGGER_MAX_CHARS,
+    check_hyperparameter,
+)
 
 Auto = Literal["auto"]
 
 
+def _int_in(name: str) -> object:
+    bound = HYPERPARAMETER_RANGES[name]
+    return Annotated[StrictInt, Field(ge=int(bound.low), le=int(bound.high))]
+
+
+_LR = HYPERPARAMETER_RANGES["learning_rate_multiplier"]
+LearningRateMultiplier = (Annotated[StrictFloat, Field(gt=_LR.low, le=_LR.high, allow_inf_nan=False)]
+                          | Annotated[StrictInt, Field(gt=int(_LR.low), le=int(_LR.high))])
+
+
 class Hyperparameters(BaseModel):
-    """OpenAI's three, each a number or "auto" (the server's default), and Gesso's two."""
+    """OpenAI's three, each a number or "auto" (the server's default), and Gesso's two.
+
+    Ranges come from `train.finetune_bounds`; a value outside one is a 400 naming the field.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    n_epochs: StrictInt | Auto | None = None
-    batch_size: StrictInt | Auto | None = None
-    learning_rate_multiplier: StrictFloat | StrictInt | Auto | None = None
+    n_epochs: _int_in("n_epochs") | Auto | None = None  # type: ignore[valid-type]
+    batch_size: _int_in("batch_size") | Auto | None = None  # type: ignore[valid-type]
+    learning_rate_multiplier: LearningRateMultiplier | Auto | None = None
     # Gesso extensions
-    rank: StrictInt | Auto | None = None
-    trigger: StrictStr | None = None
+    rank: _int_in("rank") | Auto | None = None  # type: ignore[valid-type]
+    trigger: Annotated[StrictStr, Field(max_length=TRIGGER_MAX_CHARS)] | None = None
+
+    @field_validator("n_epochs", "batch_size", "learning_rate_multiplier", "rank", "trigger", mode="before")
+    @classmethod
+    def _in_range(cls, value: object, info) -> object:  # noqa: ANN001
+        # checked here, before the union, so the error names the field and not a union branch
+        check_hyperparameter(info.field_name, value)
+        return value
 
 
 class SupervisedMethod(BaseModel):
@@ -48,12 +75,16 @@ class FineTuningJobCreate(BaseModel):
     model: StrictStr
     training_file: StrictStr
     validation_file: StrictStr | None = None
-    suffix: StrictStr | None = None
-    seed: StrictInt | None = None
+    suffix: Annotated[StrictStr, Field(max_length=40)] | None = None
+    seed: Annotated[StrictInt, Field(ge=int(SEED_RANGE.low), le=int(SEED_RANGE.high))] | None = None
     hyperparameters: Hyperparameters | None = None
     method: Method | None = None
-    integrations: list[dict[str, Any]] | None = None
-    metadata: dict[str, StrictStr] | None = None
+    integrations: Annotated[list[dict[str, Any]], Field(max_length=8)] | None = None
+    # OpenAI's metadata limits: 16 pairs, keys of 64 and values of 512 characters
+    metadata: Annotated[
+        dict[Annotated[str, Field(max_length=64)], Annotated[StrictStr, Field(max_length=512)]],
+        Field(max_length=16),
+    ] | None = None
 
 
 class ErrorBody(BaseModel):

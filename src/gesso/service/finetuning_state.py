@@ -52,6 +52,9 @@ def upload_limits(settings: Settings) -> ArchiveLimits:
         max_upload_bytes=settings.finetune_upload_max_bytes,
         max_members=settings.finetune_upload_max_members,
         max_total_bytes=settings.finetune_upload_max_total_bytes,
+        max_archive_ratio=settings.finetune_upload_max_ratio,
+        archive_ratio_floor_bytes=settings.finetune_upload_ratio_floor_bytes,
+        max_unlisted_members=settings.finetune_upload_max_unlisted,
     )
 
 

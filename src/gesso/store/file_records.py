@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.ids import new_id
-from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord
+from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord, Tenant
 
 FINE_TUNE_PURPOSE = "fine-tune"
 ACTIVE_JOB_STATUSES = ("validating_files", "queued", "running", "paused")
@@ -23,6 +23,31 @@ class FileInUse(Exception):
     def __init__(self, message: str, models: list[str]):
         super().__init__(message)
         self.models = models
+
+
+class StorageBudgetExceeded(Exception):
+    """The upload would take the tenant's stored files past its storage budget."""
+
+    def __init__(self, used: int, size: int, budget: int):
+        super().__init__(
+            f"this upload of {size} bytes would take your organisation's stored files to {used + size} bytes, "
+            f"over its storage budget of {budget} bytes: delete files first")
+        self.used, self.size, self.budget = used, size, budget
+
+
+def tenant_stored_bytes(session: Session, tenant_id: str) -> int:
+    """Bytes of the tenant's stored uploads, from their rows."""
+    return int(session.scalar(select(func.coalesce(func.sum(FileRecord.bytes), 0)).where(
+        FileRecord.tenant_id == tenant_id)) or 0)
+
+
+def check_storage_budget(session: Session, tenant_id: str, size: int, budget: int) -> None:
+    """Raise StorageBudgetExceeded when `size` more bytes would pass `budget` (0: no budget)."""
+    if budget <= 0:
+        return
+    used = tenant_stored_bytes(session, tenant_id)
+    if used + size > budget:
+        raise StorageBudgetExceeded(used, size, budget)
 
 
 @dataclass(frozen=True)
@@ -50,8 +75,13 @@ def add_file(
     upload: bytes,
     preview_png: bytes,
     info: NewFile,
+    budget_bytes: int = 0,
 ) -> FileRecord:
-    """Store the bytes and the preview as blobs, then the row; nothing is left if any step fails."""
+    """Store the bytes and the preview as blobs, then the row; nothing is left if any step fails.
+
+    Raises StorageBudgetExceeded when the tenant's stored files would pass `budget_bytes` (0: no
+    budget), checked before the blobs are written and again in the row's transaction.
+    """
     file_id = new_id("file")
     prefix = file_blob_prefix(tenant_id, file_id)
     record = FileRecord(
@@ -70,10 +100,15 @@ def add_file(
         created_by=api_key_id,
         created_at=time.time(),
     )
+    with sessions() as session:
+        check_storage_budget(session, tenant_id, info.size, budget_bytes)
     try:
         blobs.put(record.blob_key, upload)
         blobs.put(record.preview_blob_key, preview_png)
         with sessions.begin() as session:
+            # the tenant row locked (PostgreSQL): two uploads at once cannot both fit the last room
+            session.scalar(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+            check_storage_budget(session, tenant_id, info.size, budget_bytes)
             session.add(record)
     except BaseException:
         blobs.delete_prefix(prefix)

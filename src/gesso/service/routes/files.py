@@ -18,14 +18,25 @@ from gesso.governance.roles import Action
 from gesso.service import finetune_audit
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
+from gesso.service.content_disposition import attachment_disposition
 from gesso.service.dataset_uploads import check_upload, read_file_upload, upload_rejected_response
 from gesso.service.errors import ApiError, not_found
 from gesso.service.finetune_bodies import file_body
+from gesso.service.finetune_policy import enforce_finetune_policy
 from gesso.service.finetune_schemas import FileBody, FileDeleted, FileList, cursor_page
 from gesso.service.finetuning_state import upload_limits
 from gesso.service.job_waiting import base_url
 from gesso.store.fine_tuned_adapters import remove_adapter_folder
-from gesso.store.file_records import FINE_TUNE_PURPOSE, FileInUse, add_file, delete_file, find_file, list_files
+from gesso.store.file_records import (
+    FINE_TUNE_PURPOSE,
+    FileInUse,
+    StorageBudgetExceeded,
+    add_file,
+    check_storage_budget,
+    delete_file,
+    find_file,
+    list_files,
+)
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -43,7 +54,10 @@ _UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-dat
 
 
 @router.post("", response_model=FileBody, openapi_extra=_UPLOAD_DOC, summary="Upload a fine-tune dataset",
-             responses={400: {"description": "Bad upload: `error.problems` lists every bad row"}})
+             responses={400: {"description": "Bad upload: `error.problems` lists every bad row, or a caption "
+                                             "the organisation's content policy refuses"},
+                        413: {"description": "Over the upload limit, or the organisation's storage budget "
+                                             "(`storage_budget_exceeded`)"}})
 async def upload_file(
     request: Request, principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))]
 ) -> Response | dict:
@@ -53,20 +67,39 @@ async def upload_file(
         if upload.purpose != FINE_TUNE_PURPOSE:
             raise BadRequest(f"purpose {upload.purpose!r} is not supported; Gesso stores '{FINE_TUNE_PURPOSE}' "
                              "datasets", "purpose")
+        budget = state.settings.tenant_storage_budget_bytes
+        await run_in_threadpool(_within_budget, state, principal.tenant_id, upload.path.stat().st_size, budget)
         image_limits = ImageLimits(max_pixels=state.settings.max_upload_pixels)
         try:
-            info, preview = await run_in_threadpool(check_upload, upload, upload_limits(state.settings), image_limits)
+            checked = await run_in_threadpool(check_upload, upload, upload_limits(state.settings), image_limits)
         except UploadRejected as exc:
             return upload_rejected_response(exc)
+        await run_in_threadpool(enforce_finetune_policy, state, principal, checked.captions, "file")
         data = await run_in_threadpool(upload.path.read_bytes)
-        record = await run_in_threadpool(
-            add_file, state.sessions, state.blobs, principal.tenant_id, principal.key_id, upload.purpose, data,
-            preview, info,
-        )
+        try:
+            record = await run_in_threadpool(
+                add_file, state.sessions, state.blobs, principal.tenant_id, principal.key_id, upload.purpose, data,
+                checked.preview_png, checked.info, budget,
+            )
+        except StorageBudgetExceeded as exc:
+            raise _budget_error(exc) from None
     finally:
         upload.discard()
     finetune_audit.file_uploaded(state, principal, record.id, record.purpose, record.bytes, record.sha256)
     return file_body(record, base_url(request, state))
+
+
+def _within_budget(state, tenant_id: str, size: int, budget: int) -> None:  # noqa: ANN001
+    """Refuse before any work when the upload cannot fit the tenant's storage budget."""
+    with state.sessions() as session:
+        try:
+            check_storage_budget(session, tenant_id, size, budget)
+        except StorageBudgetExceeded as exc:
+            raise _budget_error(exc) from None
+
+
+def _budget_error(exc: StorageBudgetExceeded) -> ApiError:
+    return ApiError(413, str(exc), param="file", code="storage_budget_exceeded")
 
 
 @router.get("", response_model=FileList, summary="List the tenant's files")
@@ -108,9 +141,9 @@ def file_content(
     request: Request, file_id: str, principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))]
 ) -> Response:
     state, record = _own_file(request, principal, file_id)
-    disposition = f'attachment; filename="{record.filename.replace(chr(34), "")}"'
     return Response(state.blobs.get(record.blob_key), media_type="application/octet-stream",
-                    headers={"Content-Disposition": disposition, "Cache-Control": "private, no-store"})
+                    headers={"Content-Disposition": attachment_disposition(record.filename),
+                             "Cache-Control": "private, no-store"})
 
 
 @router.get("/{file_id}/preview", response_class=Response, summary="A grid of the first images (Gesso)",
