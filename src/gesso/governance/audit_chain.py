@@ -19,6 +19,7 @@ import base64
 import csv
 import hashlib
 import json
+import math
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -60,8 +61,31 @@ ProblemKind = Literal[
 
 
 def canonical_json(value: Any) -> bytes:
-    """The byte encoding that hashes and signatures cover (sorted keys, no spaces)."""
+    """The byte encoding that hashes and signatures cover (sorted keys, no spaces). Only valid
+    JSON: ValueError for NaN or an infinity, UnicodeEncodeError for a lone surrogate."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+
+
+def _legacy_json(value: Any) -> bytes:
+    """canonical_json as it was before it refused non-finite numbers, for verifying old records."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float replaced by its name ("Infinity", "-Infinity", "NaN")
+    and every string made encodable (a lone surrogate becomes its `\\udXXX` escape), so that a
+    record always holds valid JSON and the event is still kept."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def utc_now() -> str:
@@ -148,7 +172,11 @@ class ChainReport:
 
 def record_hash(body: dict[str, Any]) -> str:
     """sha256 hex of a record body's canonical JSON."""
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    try:
+        encoded = canonical_json(body)
+    except ValueError:  # a record written before non-finite numbers were refused
+        encoded = _legacy_json(body)
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def append_record(
@@ -164,16 +192,17 @@ def append_record(
     """The record that follows `previous` (None for the first record of a chain).
 
     `details` must be JSON-serialisable; it is copied through JSON so the stored record hashes the
-    same after a round trip through a database or an export. Raises TypeError otherwise.
+    same after a round trip through a database or an export. Raises TypeError otherwise. A
+    non-finite number or a lone surrogate (which JSON cannot hold) is kept as text (`json_safe`).
     """
-    details = json.loads(canonical_json(details or {}))
+    details = json.loads(canonical_json(json_safe(details or {})))
     body = {
         "seq": previous.seq + 1 if previous else 1,
         "time": time or utc_now(),
         "tenant": tenant,
         "actor": actor,
         "action": action,
-        "target": target,
+        "target": json_safe(target),
         "details": details,
         "prev_hash": previous.hash if previous else GENESIS_HASH,
     }

@@ -4,10 +4,22 @@ approval. Stored in `tenant_governance`; a tenant without a row has every defaul
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+)
 from sqlalchemy.orm import Session
 
 from gesso.governance.content_policy import ContentPolicy
@@ -42,6 +54,60 @@ class TenantSettings:
 
 
 SETTING_NAMES = tuple(TenantSettings.__dataclass_fields__)
+MAX_RETENTION_DAYS = 36_500  # a hundred years; null keeps for ever
+
+
+def _policy_item(value: str) -> str:
+    value = value.strip()
+    if not value or "\x00" in value:
+        raise ValueError("an item is empty or holds a NUL")
+    value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+    return value
+
+
+PolicyItem = Annotated[StrictStr, StringConstraints(max_length=MAX_ITEM_CHARS), AfterValidator(_policy_item)]
+PolicyList = Annotated[list[PolicyItem], Field(max_length=MAX_LIST_ITEMS)]
+Threshold = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
+RetentionDays = Annotated[StrictFloat, Field(gt=0, le=MAX_RETENTION_DAYS, allow_inf_nan=False)]
+
+
+class SettingsChange(BaseModel):
+    """The settings a tenant admin may change, each with its range (SETTING_RANGES says it in
+    words); only the fields given are applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_mode: Literal["store", "hash"] = "hash"
+    blocked_terms: PolicyList = []
+    blocked_concepts: PolicyList = []
+    semantic_threshold: Threshold = 0.55
+    low_semantic_threshold: Threshold = 0.70
+    image_retention_days: RetentionDays | None = None
+    job_retention_days: RetentionDays | None = None
+    model_approval_required: StrictBool = False
+
+
+_LIST_RANGE = (
+    f"must be a list of at most {MAX_LIST_ITEMS} non-empty strings of at most {MAX_ITEM_CHARS} characters"
+    " of valid Unicode text"
+)
+_DAYS_RANGE = f"must be a positive number of days up to {MAX_RETENTION_DAYS}, or null to keep"
+SETTING_RANGES = {
+    "prompt_mode": "must be 'store' or 'hash'",
+    "blocked_terms": _LIST_RANGE,
+    "blocked_concepts": _LIST_RANGE,
+    "semantic_threshold": "must be a number in (0, 1]",
+    "low_semantic_threshold": "must be a number in (0, 1]",
+    "image_retention_days": _DAYS_RANGE,
+    "job_retention_days": _DAYS_RANGE,
+    "model_approval_required": "must be true or false",
+}
+
+
+def _stored_days(value: float | None) -> float | None:
+    """A retention period as read; a non-finite one (stored before the range was checked) reads
+    as "keep", which is what an infinite period meant."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def tenant_settings(session: Session, tenant_id: str) -> TenantSettings:
@@ -54,40 +120,28 @@ def tenant_settings(session: Session, tenant_id: str) -> TenantSettings:
         blocked_concepts=json.loads(row.blocked_concepts_json),
         semantic_threshold=row.semantic_threshold,
         low_semantic_threshold=row.low_semantic_threshold,
-        image_retention_days=row.image_retention_days,
-        job_retention_days=row.job_retention_days,
+        image_retention_days=_stored_days(row.image_retention_days),
+        job_retention_days=_stored_days(row.job_retention_days),
         model_approval_required=row.model_approval_required,
     )
 
 
 def checked_settings(current: TenantSettings, changes: dict[str, Any]) -> TenantSettings:
     """`current` with `changes` applied; ValueError naming the first bad field (as `param`-ready
-    text `"<field>: <reason>"`)."""
+    text `"<field>: <reason>"`). Each field's range is in `SettingsChange`."""
     unknown = sorted(set(changes) - set(SETTING_NAMES))
     if unknown:
         raise ValueError(f"{unknown[0]}: unknown setting (settings: {', '.join(SETTING_NAMES)})")
-    merged = {**current.to_dict(), **changes}
-    if merged["prompt_mode"] not in PROMPT_MODES:
-        raise ValueError("prompt_mode: must be 'store' or 'hash'")
+    try:
+        checked = SettingsChange.model_validate(changes)
+    except ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        raise ValueError(f"{name}: {SETTING_RANGES[name]}") from None
+    given = checked.model_dump(include=checked.model_fields_set)
     for name in ("blocked_terms", "blocked_concepts"):
-        items = merged[name]
-        if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
-            raise ValueError(f"{name}: must be a list of non-empty strings")
-        if len(items) > MAX_LIST_ITEMS or any(len(i) > MAX_ITEM_CHARS for i in items):
-            raise ValueError(f"{name}: at most {MAX_LIST_ITEMS} items of at most {MAX_ITEM_CHARS} characters")
-        merged[name] = list(dict.fromkeys(i.strip() for i in items))
-    for name in ("semantic_threshold", "low_semantic_threshold"):
-        value = merged[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-            raise ValueError(f"{name}: must be a number in (0, 1]")
-        merged[name] = float(value)
-    for name in ("image_retention_days", "job_retention_days"):
-        value = merged[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"{name}: must be a positive number of days, or null to keep")
-    if not isinstance(merged["model_approval_required"], bool):
-        raise ValueError("model_approval_required: must be true or false")
-    return TenantSettings(**merged)
+        if name in given:
+            given[name] = list(dict.fromkeys(given[name]))
+    return TenantSettings(**{**current.to_dict(), **given})
 
 
 def save_tenant_settings(session: Session, tenant_id: str, settings: TenantSettings) -> None:

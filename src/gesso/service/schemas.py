@@ -7,14 +7,46 @@ field is refused (`extra="forbid"`). Which values Gesso can honour is decided in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+
+from gesso.service.client_types import (
+    MAX_ID_CHARS,
+    FormNameText,
+    FormPromptText,
+    NameText,
+    PromptText,
+    client_text,
+)
 
 Quality = Literal["low", "medium", "high", "xhigh", "max", "auto", "standard", "hd"]
 OutputFormat = Literal["png", "webp", "jpeg", "gif", "svg"]
 ResponseFormat = Literal["url", "b64_json"]
 BackgroundColour = Literal["transparent", "opaque", "auto"]
+
+# Outer bounds, the same for every deployment; the server's own limits (`max_images_per_request`,
+# `max_steps`) are checked after, in `image_requests`, with a message naming them.
+ModelName = client_text(MAX_ID_CHARS)
+FormModelName = client_text(MAX_ID_CHARS, strict=False)
+MAX_N = 1000
+MAX_STEPS = 10_000
+MAX_SEED = 2**63 - 1
+Count = Annotated[StrictInt, Field(ge=1, le=MAX_N)]
+Steps = Annotated[StrictInt, Field(ge=1, le=MAX_STEPS)]
+Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]
+Guidance = Annotated[StrictFloat, Field(ge=0, le=30, allow_inf_nan=False)]
+PartialImages = Annotated[StrictInt, Field(ge=0, le=3)]
+Compression = Annotated[StrictInt, Field(ge=0, le=100)]
+AnimationValue = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]  # GIF fields: refused, but bounded
+FormCount = Annotated[int, Field(ge=1, le=MAX_N)]
+FormSteps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+FormSeed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+FormGuidance = Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)]
+FormPartialImages = Annotated[int, Field(ge=0, le=3)]
+FormCompression = Annotated[int, Field(ge=0, le=100)]
+FormAnimationValue = Annotated[int, Field(ge=0, le=2**31 - 1)]
+Strength = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
 class GenerationBody(BaseModel):
@@ -22,32 +54,32 @@ class GenerationBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: StrictStr
-    model: StrictStr | None = None
-    n: StrictInt | None = None
-    size: StrictStr | None = None
+    prompt: PromptText
+    model: ModelName | None = None
+    n: Count | None = None
+    size: NameText | None = None
     response_format: ResponseFormat | None = None
     quality: Quality | None = None
-    user: StrictStr | None = None
-    safety_identifier: StrictStr | None = None
+    user: NameText | None = None
+    safety_identifier: NameText | None = None
     stream: StrictBool | None = None
-    partial_images: StrictInt | None = None
+    partial_images: PartialImages | None = None
     background: StrictBool | BackgroundColour | None = Field(
         None, description="OpenAI: transparent | opaque | auto. Gesso: `true` queues the job and returns it at once."
     )
     moderation: Literal["low", "auto"] | None = None
-    output_compression: StrictInt | None = None
+    output_compression: Compression | None = None
     output_format: OutputFormat | None = None
     style: Literal["vivid", "natural"] | None = None
     complexity: Literal["low", "medium", "high"] | None = None
-    frame_count: StrictInt | None = None
-    frame_duration_ms: StrictInt | None = None
-    svg: dict[str, Any] | None = None
+    frame_count: AnimationValue | None = None
+    frame_duration_ms: AnimationValue | None = None
+    svg: dict[str, Any] | None = None  # refused (no SVG output) before anything reads it
     # Gesso extensions
-    negative_prompt: StrictStr | None = None
-    seed: StrictInt | None = None
-    steps: StrictInt | None = None
-    guidance_scale: StrictFloat | StrictInt | None = None
+    negative_prompt: PromptText | None = None
+    seed: Seed | None = None
+    steps: Steps | None = None
+    guidance_scale: Guidance | None = None
 
 
 class EditFields(BaseModel):
@@ -55,29 +87,29 @@ class EditFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str
-    model: str | None = None
-    n: int | None = None
-    size: str | None = None
+    prompt: FormPromptText
+    model: FormModelName | None = None
+    n: FormCount | None = None
+    size: FormNameText | None = None
     response_format: ResponseFormat | None = None
     quality: Quality | None = None
-    user: str | None = None
-    safety_identifier: str | None = None
+    user: FormNameText | None = None
+    safety_identifier: FormNameText | None = None
     stream: bool | None = None
-    partial_images: int | None = None
+    partial_images: FormPartialImages | None = None
     background: bool | BackgroundColour | None = None
     input_fidelity: Literal["high", "low"] | None = None
-    output_compression: int | None = None
+    output_compression: FormCompression | None = None
     output_format: OutputFormat | None = None
     complexity: Literal["low", "medium", "high"] | None = None
-    frame_count: int | None = None
-    frame_duration_ms: int | None = None
+    frame_count: FormAnimationValue | None = None
+    frame_duration_ms: FormAnimationValue | None = None
     # Gesso extensions
-    negative_prompt: str | None = None
-    seed: int | None = None
-    steps: int | None = None
-    guidance_scale: float | None = None
-    strength: float | None = None
+    negative_prompt: FormPromptText | None = None
+    seed: FormSeed | None = None
+    steps: FormSteps | None = None
+    guidance_scale: FormGuidance | None = None
+    strength: Strength | None = None
 
 
 class VariationFields(BaseModel):
@@ -85,17 +117,17 @@ class VariationFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str | None = None
-    n: int | None = None
-    size: str | None = None
+    model: FormModelName | None = None
+    n: FormCount | None = None
+    size: FormNameText | None = None
     response_format: ResponseFormat | None = None
-    user: str | None = None
+    user: FormNameText | None = None
     # Gesso extensions
     background: bool | None = None
-    seed: int | None = None
-    steps: int | None = None
-    guidance_scale: float | None = None
-    strength: float | None = None
+    seed: FormSeed | None = None
+    steps: FormSteps | None = None
+    guidance_scale: FormGuidance | None = None
+    strength: Strength | None = None
 
 
 class ImageDatum(BaseModel):

@@ -12,6 +12,7 @@ from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import MAX_ID_CHARS, id_query, text_query, unix_seconds_query
 from gesso.service.errors import ApiError
 from gesso.service.image_responses import image_url
 from gesso.service.job_waiting import base_url
@@ -53,12 +54,12 @@ def library_item(state: ServiceState, image: ImageRecord, job: Job, url_base: st
 def list_images(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.IMAGES_READ))],
-    q: Annotated[str | None, Query(max_length=1000, description="Text in the prompt, any case")] = None,
-    model: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
-    until: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
+    q: text_query(1000, "Text in the prompt, any case") = None,
+    model: text_query(MAX_ID_CHARS, "Only images of this model") = None,
+    since: unix_seconds_query("Unix seconds, inclusive") = None,
+    until: unix_seconds_query("Unix seconds, inclusive") = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    after: Annotated[str | None, Query(max_length=64, description="Last image id of the previous page")] = None,
+    after: id_query("Last image id of the previous page") = None,
 ) -> dict:
     if since is not None and until is not None and since > until:
         raise ApiError(400, "since must not be later than until", param="since", code="invalid_value")

@@ -16,13 +16,14 @@ from gesso.engine.generation_request import BadRequest
 from gesso.governance.access_errors import Unauthenticated
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
-from gesso.governance.signed_urls import image_token_valid
+from gesso.governance.signed_urls import MAX_TOKEN_CHARS, image_token_valid
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.request_governance import enforce_request_governance
 from gesso.service.errors import not_found
 from gesso.service.image_requests import edit_request, generation_request, variation_request
-from gesso.service.job_submission import request_fingerprint
+from gesso.service.client_types import HEADER_PATTERN, id_path
+from gesso.service.job_submission import MAX_IDEMPOTENCY_KEY, request_fingerprint
 from gesso.service.job_waiting import answer_image_request
 from gesso.service.schemas import EditFields, GenerationBody, ImagesResponseBody, VariationFields
 from gesso.service.uploads import read_multipart, single_file, validated_image, validated_mask
@@ -31,7 +32,10 @@ from gesso.store.job_records import find_image
 router = APIRouter(prefix="/v1/images", tags=["images"])
 _rng = random.SystemRandom()
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY, pattern=HEADER_PATTERN),
+]
 _IMAGE_RESPONSES = {
     200: {"description": "ImagesResponse, or server-sent events when `stream` is true",
           "content": {"text/event-stream": {}}},
@@ -185,8 +189,12 @@ def _authorise_content(request: Request, image_id: str, token: str | None) -> st
 )
 def image_content(
     request: Request,
-    image_id: str,
-    token: Annotated[str | None, Query(description="Signed, expiring token from a `url` response")] = None,
+    image_id: id_path(),
+    # bounded (and checked to be ASCII) by `image_token_valid`: a malformed token of any length
+    # is refused like a forged one, with 401
+    token: Annotated[
+        str | None, Query(description=f"Signed, expiring token from a `url` response (at most {MAX_TOKEN_CHARS} characters)")
+    ] = None,
 ) -> Response:
     tenant_id = _authorise_content(request, image_id, token)
     state = get_state(request)

@@ -10,6 +10,7 @@ from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action, role_allows
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import id_path
 from gesso.service.errors import not_found
 from gesso.service.image_responses import job_body
 from gesso.service.job_waiting import base_url
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/v1/images/jobs", tags=["jobs"])
 
 @router.get("/{job_id}", response_model=JobBody, summary="Read a job (poll it after `background: true`)")
 def read_job(
-    request: Request, job_id: str, principal: Annotated[Principal, Depends(require(Action.JOBS_READ))]
+    request: Request, job_id: id_path(), principal: Annotated[Principal, Depends(require(Action.JOBS_READ))]
 ) -> dict:
     state = get_state(request)
     with state.sessions() as session:

@@ -11,6 +11,7 @@ from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import id_path
 from gesso.service.errors import not_found
 from gesso.service.schemas import ModelBody, ModelList
 from gesso.service.fine_tuned_model_listing import fine_tuned_model_bodies  # issue 4
@@ -33,7 +34,7 @@ def list_models(request: Request, _principal: Annotated[Principal, Depends(requi
 
 @router.get("/{model_id}", response_model=ModelBody, summary="Read one model")
 def read_model(
-    request: Request, model_id: str, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]
+    request: Request, model_id: id_path(), _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]
 ) -> dict:
     state = get_state(request)
     fine_tuned = [body for body in fine_tuned_model_bodies(state, _principal.tenant_id) if body["id"] == model_id]

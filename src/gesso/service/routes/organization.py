@@ -18,6 +18,7 @@ from gesso.governance.roles import Action
 from gesso.governance.tenant_policy import tenant_settings, update_tenant_settings
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import NameText, id_path
 from gesso.service.errors import not_found
 from gesso.store.tables import Tenant
 
@@ -68,7 +69,7 @@ def _erase(state: ServiceState, principal: Principal, confirm: str) -> dict:
 
 
 @router.post("/erase", summary="Erase the organisation: its keys, jobs, images, files and data key")
-async def erase(request: Request, principal: Admin, confirm: Annotated[str, Body(embed=True)]) -> dict:
+async def erase(request: Request, principal: Admin, confirm: Annotated[NameText, Body(embed=True)]) -> dict:
     return await run_in_threadpool(_erase, get_state(request), principal, confirm)
 
 
@@ -90,5 +91,5 @@ def _approve(state: ServiceState, principal: Principal, model_id: str) -> dict:
 
 
 @router.post("/models/{model_id}/approve", summary="Approve a fine-tuned model for every key of the organisation")
-async def approve(request: Request, principal: Admin, model_id: str) -> dict:
+async def approve(request: Request, principal: Admin, model_id: id_path()) -> dict:
     return await run_in_threadpool(_approve, get_state(request), principal, model_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from gesso.engine.generation_request import BadRequest
@@ -25,6 +25,7 @@ from gesso.governance.key_administration import (
 from gesso.governance.roles import Action
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import NameText, id_path
 from gesso.service.errors import ApiError, not_found
 from gesso.store.tables import ApiKey
 
@@ -35,9 +36,11 @@ KeyAdmin = Annotated[Principal, Depends(require(Action.KEYS_MANAGE))]
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: StrictStr
-    role: StrictStr
-    rate_limit_per_minute: StrictInt | None = None
+    name: NameText
+    role: NameText
+    # the range is checked (with its message) by `checked_key_request`; this bound keeps a huge
+    # number from reaching it
+    rate_limit_per_minute: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] | None = None
 
 
 def key_object(key: ApiKey) -> dict:
@@ -96,10 +99,10 @@ def _revoke(state: ServiceState, principal: Principal, key_id: str) -> dict:
 
 
 @router.post("/{key_id}/revoke", summary="Revoke an API key; it stops working at once")
-async def revoke_key(request: Request, principal: KeyAdmin, key_id: str) -> dict:
+async def revoke_key(request: Request, principal: KeyAdmin, key_id: id_path()) -> dict:
     return await run_in_threadpool(_revoke, get_state(request), principal, key_id)
 
 
 @router.delete("/{key_id}", summary="Revoke an API key (OpenAI's admin API verb); the record stays listed")
-async def delete_key(request: Request, principal: KeyAdmin, key_id: str) -> dict:
+async def delete_key(request: Request, principal: KeyAdmin, key_id: id_path()) -> dict:
     return await run_in_threadpool(_revoke, get_state(request), principal, key_id)

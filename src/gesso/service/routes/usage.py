@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from gesso.engine.generation_request import BadRequest
 from gesso.governance.authorisation import Principal
@@ -13,6 +13,7 @@ from gesso.governance.key_administration import tenant_keys
 from gesso.governance.roles import Action
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
+from gesso.service.client_types import unix_seconds_query
 from gesso.store.key_usage import key_usage
 
 router = APIRouter(prefix="/v1/organization", tags=["organization"])
@@ -26,8 +27,8 @@ def _optional_int(value: float | None) -> int | None:
 def read_usage(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.KEYS_MANAGE))],
-    since: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
-    until: Annotated[float | None, Query(ge=0, description="Unix seconds, inclusive")] = None,
+    since: unix_seconds_query("Unix seconds, inclusive") = None,
+    until: unix_seconds_query("Unix seconds, inclusive") = None,
 ) -> dict:
     if since is not None and until is not None and since > until:
         raise BadRequest("since must not be later than until", "since")
