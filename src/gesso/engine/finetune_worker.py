@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 import torch
 
 from gesso.data.dataset_format import read_rows
+from gesso.engine.job_queue import QueueUnavailable
 from gesso.engine.model_resolution import MODEL_BUILD_LOCK
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.train.lora_loop import (
@@ -66,8 +67,9 @@ class FineTuneQueue(Protocol):
 
     def fail(self, job_id: str, code: str, message: str) -> None: ...
 
-    def release(self, job_id: str) -> None:
-        """Back to the queue after a shutdown pause (not counted as an interruption)."""
+    def release(self, job_id: str, reason: str = "Server stopping") -> None:
+        """Back to the queue after a shutdown pause or a failed write (not counted as an
+        interruption); `reason` goes into the job's event."""
         ...
 
 
@@ -139,6 +141,14 @@ class FineTuneWorker:
             self.queue.finish(job.id, result)
             log.info("fine-tune %s %s at step %d/%d in %.1fs", job.id, result.status, result.step,
                      result.total_steps, time.perf_counter() - started)
+        except QueueUnavailable:
+            # the database could not be written (locked, unreachable): the training is not at
+            # fault, so the job goes back to the queue and resumes from its last checkpoint
+            log.exception("fine-tune %s could not record its progress; handing it back", job.id)
+            try:
+                self.queue.release(job.id, "The database could not be written")
+            except Exception:
+                log.exception("could not hand fine-tune %s back; it resumes at the next start", job.id)
         except Exception as exc:  # never let one job end the worker
             log.exception("fine-tune %s failed", job.id)
             try:

@@ -20,6 +20,10 @@ from gesso.model.pipeline_gesso import GessoPipeline
 PartialSink = Callable[[ClaimedJob, int, int, torch.Tensor], None]
 
 
+class BatchAborted(Exception):
+    """`should_abort` said stop (a shutdown whose grace period ran out); the jobs did not fail."""
+
+
 def partial_steps(total_steps: int, partial_images: int) -> list[int]:
     """The steps after which to send previews: `partial_images` evenly spaced before the end.
 
@@ -36,11 +40,13 @@ def execute_jobs(
     wants_partials: Callable[[ClaimedJob], bool] = lambda job: False,
     on_partial: PartialSink | None = None,
     on_batch: Callable[[int], None] | None = None,
+    should_abort: Callable[[], bool] = lambda: False,
 ) -> dict[str, list[FinishedImage]]:
     """Run jobs that share one `batch_key`; returns each job's encoded images by job id.
 
-    `on_batch(size)` is told the size of every pipeline call. Raises whatever the pipeline
-    raises; the caller decides what a failure means for the jobs.
+    `on_batch(size)` is told the size of every pipeline call. `should_abort` is asked before
+    every denoising step; True raises BatchAborted. Raises whatever the pipeline raises; the
+    caller decides what a failure means for the jobs.
     """
     specs = [job.spec for job in jobs]
     if len({spec.batch_key() for spec in specs}) != 1:
@@ -48,7 +54,7 @@ def execute_jobs(
     requests = [spec.generation_request(job.id) for job, spec in zip(jobs, specs)]
     results: dict[str, list[FinishedImage]] = {job.id: [] for job in jobs}
     for slots in plan_batches(requests, max_batch_images):
-        callback = _preview_callback(pipe, jobs, slots, wants_partials, on_partial)
+        callback = _abortable(_preview_callback(pipe, jobs, slots, wants_partials, on_partial), should_abort)
         if specs[0].kind == "generate":
             images = run_batch(pipe, requests, slots, step_callback=callback)
         else:
@@ -98,6 +104,21 @@ def _run_image_batch(
         mask_image=torch.cat(masks) if masks else None,  # (B, 1, H, W)
         strength=first.strength,
     )
+
+
+def _abortable(
+    callback: Callable[[int, int, torch.Tensor], None] | None, should_abort: Callable[[], bool]
+) -> Callable[[int, int, torch.Tensor], None]:
+    if should_abort():
+        raise BatchAborted()
+
+    def step(step: int, total: int, denoised: torch.Tensor) -> None:
+        if should_abort():
+            raise BatchAborted()
+        if callback is not None:
+            callback(step, total, denoised)
+
+    return step
 
 
 def _preview_callback(

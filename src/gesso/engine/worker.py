@@ -1,5 +1,5 @@
 """The worker that drains the job queue. One small interface; the embedded worker is a thread in
-the server process (a Ray-backed worker can implement the same three methods)."""
+the server process (a Ray-backed worker can implement the same methods)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Callable, Protocol
 import torch
 
 from gesso.engine.image_encoding import encode_image
-from gesso.engine.job_execution import execute_jobs
-from gesso.engine.job_queue import JobQueue
+from gesso.engine.job_execution import BatchAborted, execute_jobs
+from gesso.engine.job_queue import JobQueue, QueueUnavailable
 from gesso.engine.jobs import ClaimedJob
 from gesso.engine.progress_events import JobEvents, JobFinished, PartialImage
 from gesso.model.pipeline_gesso import GessoPipeline
@@ -28,6 +28,11 @@ class Worker(Protocol):
         """A job was queued: look now rather than at the next poll."""
         ...
 
+    def drain(self, grace_s: float) -> None:
+        """Shutdown begins: claim nothing more; the running batch may finish within `grace_s`,
+        after that it is stopped and its jobs handed back to the queue (no attempt counted)."""
+        ...
+
     def stop(self, timeout: float = 10.0) -> None: ...
 
     @property
@@ -35,17 +40,30 @@ class Worker(Protocol):
         """The default model is loaded and the worker is running."""
         ...
 
+    @property
+    def running_jobs(self) -> frozenset[str]:
+        """Ids of the jobs in the batch being run now."""
+        ...
+
 
 @dataclass
 class WorkerObserver:
-    """Hooks for metrics: a pipeline call of `size` images; `count` images finished."""
+    """Hooks for metrics: a pipeline call of `size` images; `count` images finished; a run of
+    `images` images that took `seconds` (for the expected-wait estimate)."""
 
     batch: Callable[[int], None] = lambda size: None
     images: Callable[[int], None] = lambda count: None
+    throughput: Callable[[int, float], None] = lambda images, seconds: None
 
 
 class EmbeddedWorker:
-    """A daemon thread: claim compatible jobs, run them as batches, complete or fail each job."""
+    """A daemon thread: claim compatible jobs, run them as batches, complete or fail each job.
+
+    A second thread renews the leases of the running jobs every `heartbeat_s`, so a job whose
+    worker stops making progress can be claimed again once its lease lapses. A write the queue
+    cannot make (database locked or gone) never fails a job: the job is handed back, or left to
+    its lease.
+    """
 
     def __init__(
         self,
@@ -56,6 +74,7 @@ class EmbeddedWorker:
         preload_model: str | None = None,
         observer: WorkerObserver | None = None,
         poll_seconds: float = 0.5,
+        heartbeat_s: float = 20.0,
     ):
         self.queue = queue
         self.pipelines = pipelines
@@ -64,27 +83,50 @@ class EmbeddedWorker:
         self.preload_model = preload_model
         self.observer = observer or WorkerObserver()
         self.poll_seconds = poll_seconds
+        self.heartbeat_s = heartbeat_s
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._draining = threading.Event()
+        self._abort_at: float | None = None  # monotonic time after which the running batch stops
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._running: frozenset[str] = frozenset()
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set() and self._thread is not None and self._thread.is_alive()
 
+    @property
+    def running_jobs(self) -> frozenset[str]:
+        return self._running
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="gesso-worker", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._renew_leases, name="gesso-worker-leases", daemon=True)
+        self._heartbeat.start()
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
+    def drain(self, grace_s: float) -> None:
+        if not self._draining.is_set():
+            self._abort_at = time.monotonic() + max(0.0, grace_s)
+            self._draining.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain (if not yet) and wait up to `timeout` for the thread to end."""
+        self.drain(timeout)
+        self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + 5.0)  # the abort itself takes up to one denoising step
+        if self._heartbeat is not None:
+            self._heartbeat.join(1.0)
+
+    def _should_abort(self) -> bool:
+        return self._abort_at is not None and time.monotonic() >= self._abort_at
 
     def _run(self) -> None:
         if self.preload_model is not None:
@@ -94,7 +136,7 @@ class EmbeddedWorker:
                 log.exception("could not load the default model %s", self.preload_model)
                 return
         self._ready.set()
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not self._draining.is_set():
             try:
                 jobs = self.queue.claim_batch(self.max_batch_images)
             except Exception:
@@ -104,16 +146,40 @@ class EmbeddedWorker:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
                 continue
+            self._running = frozenset(job.id for job in jobs)
             try:
                 self.run_jobs(jobs)
             except Exception:  # never let one batch end the worker
                 log.exception("running jobs %s failed", [job.id for job in jobs])
+            finally:
+                self._running = frozenset()
+
+    def _renew_leases(self) -> None:
+        while True:
+            time.sleep(self.heartbeat_s)
+            if self._stopping.is_set() and not self._running:
+                return
+            running = sorted(self._running)
+            if not running:
+                continue
+            try:
+                held = self.queue.renew(running)
+            except Exception:  # a failed renewal is retried at the next beat
+                log.warning("could not renew the leases of %s", running, exc_info=True)
+                continue
+            lost = set(running) - set(held)
+            if lost:
+                log.warning("lost the lease of %s (finished or taken elsewhere)", sorted(lost))
 
     def run_jobs(self, jobs: list[ClaimedJob]) -> None:
         """Run claimed jobs; if a shared batch fails, run each alone so one bad job fails alone."""
         started = time.perf_counter()
         try:
             results = self._execute(jobs)
+        except BatchAborted:
+            log.info("shutdown: handing jobs %s back to the queue", [job.id for job in jobs])
+            self._release_quietly(jobs)
+            return
         except Exception as exc:
             if len(jobs) > 1:
                 for job in jobs:
@@ -123,9 +189,15 @@ class EmbeddedWorker:
             self._fail_quietly(jobs[0], f"generation failed: {exc.__class__.__name__}")
             self.events.publish(JobFinished(jobs[0].id, succeeded=False))
             return
+        seconds = time.perf_counter() - started
         for job in jobs:
             try:
                 stored = self.queue.complete(job.id, results[job.id])
+            except QueueUnavailable:
+                log.exception("storing the images of job %s failed; it runs again", job.id,
+                              extra={"request_id": job.request_id})
+                self._release_quietly([job])
+                continue  # no event: a waiting client keeps waiting for the re-run
             except Exception as exc:
                 log.exception("storing the images of job %s failed", job.id, extra={"request_id": job.request_id})
                 self._fail_quietly(job, f"storing images failed: {exc.__class__.__name__}")
@@ -133,6 +205,7 @@ class EmbeddedWorker:
             self.events.publish(JobFinished(job.id, succeeded=stored))
         count = sum(len(images) for images in results.values())
         self.observer.images(count)
+        self.observer.throughput(count, seconds)
         log.info(
             "ran %d job(s), %d image(s) in %.2fs",
             len(jobs),
@@ -142,11 +215,19 @@ class EmbeddedWorker:
         )
 
     def _fail_quietly(self, job: ClaimedJob, message: str) -> None:
-        """Mark a job failed; if even that fails, the job stays running and is re-run on restart."""
+        """Mark a job failed; if even that fails, the job's lease lapses and it runs again."""
         try:
             self.queue.fail(job.id, "generation_failed", message)
         except Exception:
             log.exception("could not mark job %s failed", job.id, extra={"request_id": job.request_id})
+
+    def _release_quietly(self, jobs: list[ClaimedJob]) -> None:
+        """Hand jobs back uncounted; if that cannot be written either, their leases lapse."""
+        try:
+            self.queue.release([job.id for job in jobs])
+        except Exception:
+            log.exception("could not hand jobs %s back; they run again when their lease lapses",
+                          [job.id for job in jobs])
 
     def _execute(self, jobs: list[ClaimedJob]) -> dict:
         pipe = self.pipelines(jobs[0].spec.model)
@@ -157,6 +238,7 @@ class EmbeddedWorker:
             wants_partials=lambda job: self.events.wants_partials(job.id),
             on_partial=self._publish_partial,
             on_batch=self.observer.batch,
+            should_abort=self._should_abort,
         )
 
     def _publish_partial(self, job: ClaimedJob, image_index: int, partial_index: int, image: torch.Tensor) -> None:

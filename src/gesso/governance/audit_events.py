@@ -17,6 +17,7 @@ KEY_CREATED = "api_key.created"
 KEY_REVOKED = "api_key.revoked"
 IMAGE_GENERATED = "image.generated"
 AUTHORISATION_REFUSED = "authorisation.refused"
+AUTHORISATION_REFUSED_REPEATEDLY = "authorisation.refused_repeatedly"
 SETTINGS_CHANGED = "tenant.settings_changed"
 TENANT_CREATED = "tenant.created"
 TENANT_ERASED = "tenant.erased"
@@ -68,15 +69,44 @@ def record_image_generated(
 
 
 def record_refusal(
-    audit: AuditLog, tenant_id: str | None, actor: str, *, method: str, path: str, status: int, code: str | None
+    audit: AuditLog,
+    tenant_id: str | None,
+    actor: str,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    code: str | None,
+    source: str | None = None,
 ) -> None:
     """A 401, 403 or 404 answered to a request (a wrong key, a forbidden action, a foreign id)."""
+    details: dict[str, Any] = {"status": status, "code": code}
+    if source is not None:
+        details["source"] = source
+    audit.append_quietly(
+        tenant=tenant_id, actor=actor, action=AUTHORISATION_REFUSED, target=f"{method} {path}", details=details
+    )
+
+
+def record_refusal_summary(
+    audit: AuditLog,
+    tenant_id: str | None,
+    actor: str,
+    *,
+    source: str,
+    status: int,
+    code: str | None,
+    count: int,
+    seconds: float,
+    paths: list[str],
+) -> None:
+    """`count` more refusals like one already recorded, over `seconds` (a sample of their paths)."""
     audit.append_quietly(
         tenant=tenant_id,
         actor=actor,
-        action=AUTHORISATION_REFUSED,
-        target=f"{method} {path}",
-        details={"status": status, "code": code},
+        action=AUTHORISATION_REFUSED_REPEATEDLY,
+        target=source,
+        details={"status": status, "code": code, "count": count, "seconds": round(seconds, 1), "paths": paths},
     )
 
 

@@ -91,6 +91,12 @@ class StampingJobQueue:
     def requeue_interrupted(self) -> int:
         return self.inner.requeue_interrupted()
 
+    def renew(self, job_ids: list[str]) -> list[str]:
+        return self.inner.renew(job_ids)
+
+    def release(self, job_ids: list[str]) -> int:
+        return self.inner.release(job_ids)
+
     def complete(self, job_id: str, images: list[FinishedImage]) -> bool:
         with self.sessions() as session:
             job = session.get(Job, job_id)

@@ -1,4 +1,5 @@
-"""Per-key request rate limits: a token bucket per key, refilled continuously.
+"""Request rate limits: a token bucket per key (and per source address for failed
+authentications), refilled continuously.
 
 The bucket maths is a pure function; `KeyRateLimiter` only keeps the buckets of one process
 (behind a load balancer, each replica limits on its own share).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 
@@ -44,3 +46,30 @@ class KeyRateLimiter:
             bucket, wait = take_token(self._buckets.get(key_id), now, per_minute)
             self._buckets[key_id] = bucket
         return 0 if wait == 0 else max(1, math.ceil(wait))
+
+
+class SourceRateLimiter:
+    """Token buckets by source address for requests that failed to authenticate.
+
+    Memory is bounded: past `max_sources` addresses the least recently seen bucket is dropped
+    (a dropped address starts again with a full bucket, which is no more than a new address gets).
+    """
+
+    def __init__(self, per_minute: int, max_sources: int = 10_000) -> None:
+        self.per_minute = max(1, per_minute)
+        self.max_sources = max(1, max_sources)
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def retry_after(self, source: str, now: float | None = None) -> int:
+        """Spend one of the address's tokens: 0 if one was there, else whole seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket, wait = take_token(self._buckets.pop(source, None), now, self.per_minute)
+            self._buckets[source] = bucket
+            while len(self._buckets) > self.max_sources:
+                self._buckets.popitem(last=False)
+        return 0 if wait == 0 else max(1, math.ceil(wait))
+
+    def __len__(self) -> int:
+        return len(self._buckets)

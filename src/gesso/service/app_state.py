@@ -3,7 +3,7 @@ at start from the settings and handed to routes through `request.app.state`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from fastapi import Request
@@ -14,16 +14,19 @@ from gesso.engine.model_registry import shipped_models
 from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
-from gesso.governance.rate_limits import KeyRateLimiter
+from gesso.governance.rate_limits import KeyRateLimiter, SourceRateLimiter
+from gesso.governance.refusal_summaries import RefusalAggregator
 from gesso.governance.deployment import Governance, open_governance
 from gesso.governance.signed_urls import load_or_create_signing_key
 from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.service.draining import Drain
+from gesso.service.expected_wait import ExpectedWait
 from gesso.service.metrics import ServiceMetrics
 from gesso.service.finetuning_state import FineTuning, open_finetuning  # issue 4
 from gesso.settings import Settings
 from gesso.store.blob_store import BlobStore, open_blob_store
 from gesso.store.database import database_url, open_database
-from gesso.store.sql_job_queue import SqlJobQueue, queue_depth
+from gesso.store.sql_job_queue import SqlJobQueue, images_waiting, queue_depth
 
 
 @dataclass
@@ -40,6 +43,15 @@ class ServiceState:
     pipelines: Callable[[str], GessoPipeline]
     governance: "Governance | None" = None  # audit log, keyring, provenance identity (issue 5)
     finetuning: "FineTuning | None" = None  # fine-tune queue, worker, adapters (issue 4)
+    auth_failures: SourceRateLimiter = field(default_factory=lambda: SourceRateLimiter(60))
+    refusals: RefusalAggregator = field(default_factory=RefusalAggregator)
+    expected_wait: ExpectedWait = field(default_factory=ExpectedWait)
+    drain: Drain = field(default_factory=Drain)
+
+    def begin_shutdown(self) -> None:
+        """SIGTERM: refuse new work, let the running batch finish within the grace period."""
+        if self.drain.begin(self.settings.shutdown_grace_s):
+            self.worker.drain(self.settings.shutdown_grace_s)
 
     def model_names(self, tenant_id: str | None = None) -> list[str]:
         """The models a tenant may use: the registered pipelines in `models_dir`, and with
@@ -52,17 +64,22 @@ class ServiceState:
 
 def build_state(settings: Settings) -> ServiceState:
     """Open everything; migrations run here. The worker is built but not started."""
-    sessions = open_database(database_url(settings.data_dir, settings.database_url))
+    sessions = open_database(database_url(settings.data_dir, settings.database_url), settings.database_busy_timeout_s)
     governance = open_governance(settings, sessions)  # seals blobs and job specs from here on
     blobs = governance.seal(open_blob_store(settings.data_dir))
-    queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts)
+    queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts, lease_s=settings.job_lease_s)
     events = JobEvents()
+    expected_wait = ExpectedWait()
 
     def read_depth() -> dict[str, int]:
         with sessions() as session:
             return queue_depth(session)
 
-    metrics = ServiceMetrics(read_depth)
+    def read_expected_wait() -> float:
+        with sessions() as session:
+            return expected_wait.seconds_for(images_waiting(session))
+
+    metrics = ServiceMetrics(read_depth, read_expected_wait)
     cache = pipeline_cache_for(settings, pick_device(settings.device))
 
     def pipelines(name: str) -> GessoPipeline:
@@ -78,7 +95,10 @@ def build_state(settings: Settings) -> ServiceState:
         events,
         settings.max_batch_images,
         preload_model=settings.default_model,
-        observer=WorkerObserver(batch=metrics.observe_batch, images=metrics.observe_images),
+        observer=WorkerObserver(
+            batch=metrics.observe_batch, images=metrics.observe_images, throughput=expected_wait.observe
+        ),
+        heartbeat_s=max(0.5, settings.job_lease_s / 3),
     )
     return ServiceState(
         settings=settings,
@@ -93,6 +113,9 @@ def build_state(settings: Settings) -> ServiceState:
         governance=governance,
         pipelines=finetuning.pipelines,
         finetuning=finetuning,
+        auth_failures=SourceRateLimiter(settings.auth_failures_per_minute),
+        refusals=RefusalAggregator(settings.refusal_audit_window_s, settings.refusal_audit_summary_every),
+        expected_wait=expected_wait,
     )
 
 

@@ -10,13 +10,21 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gesso.engine.generation_request import BadRequest
-from gesso.engine.job_queue import QueueFull
+from gesso.engine.job_queue import QueueFull, QueueOverloaded, QueueUnavailable
 from gesso.governance.access_errors import PermissionDenied, QuotaExceeded, RateLimited, Unauthenticated
+from gesso.store.transient_errors import is_transient
 
 log = logging.getLogger("gesso.service")
+
+DATABASE_RETRY_AFTER_S = 2
+# handled here rather than as any Exception; only the transient ones (a lock, a lost
+# connection, an exhausted pool) answer 503: the request was fine, the server cannot serve it now
+DATABASE_UNAVAILABLE = (OperationalError, DisconnectionError, PoolTimeout)
 
 
 class ApiError(Exception):
@@ -43,8 +51,14 @@ def not_found(what: str, ident: str, code: str = "not_found") -> ApiError:
 
 
 def error_response(error: ApiError) -> JSONResponse:
-    body = {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
+    message, param = _encodable(error.message), _encodable(error.param)
+    body = {"error": {"message": message, "type": error.type, "param": param, "code": error.code}}
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _encodable(text: str | None) -> str | None:
+    """A message or param that may name a client's field (a lone surrogate becomes `\\udXXX`)."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def as_api_error(exc: Exception) -> ApiError:
@@ -69,6 +83,16 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, QueueFull):
         return ApiError(
             429, str(exc), type="server_busy", code="queue_full", headers={"Retry-After": str(exc.retry_after)}
+        )
+    if isinstance(exc, QueueOverloaded):
+        return ApiError(
+            429, str(exc), type="server_busy", code="server_overloaded", headers={"Retry-After": str(exc.retry_after)}
+        )
+    if is_transient(exc) or isinstance(exc, QueueUnavailable):
+        log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+        return ApiError(
+            503, "the database is busy or unreachable; retry shortly", type="server_error",
+            code="database_unavailable", headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
     return ApiError(500, "internal server error", type="server_error", code="internal_error")
 
@@ -104,6 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(StarletteHTTPException, handle_http)
-    for kind in (ApiError, BadRequest, Unauthenticated, PermissionDenied, RateLimited, QuotaExceeded, QueueFull):
+    for kind in (ApiError, BadRequest, Unauthenticated, PermissionDenied, RateLimited, QuotaExceeded, QueueFull,
+                 QueueOverloaded, QueueUnavailable, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(kind, handle_any)
     app.add_exception_handler(Exception, handle_any)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gesso.engine.job_queue import QueueOverloaded
 
 from gesso.governance.authorisation import Principal
 from gesso.governance.quotas import check_image_quota
@@ -16,7 +20,7 @@ from gesso.service.errors import ApiError
 from gesso.service.image_requests import ImageRequest
 from gesso.store.blob_store import blob_key
 from gesso.store.job_records import find_job_by_idempotency_key
-from gesso.store.sql_job_queue import add_job, job_uploads_prefix
+from gesso.store.sql_job_queue import add_job, images_waiting, job_uploads_prefix
 from gesso.store.tables import Job, Tenant
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -44,7 +48,9 @@ def submit_job(
     """Write the job (and its uploads) or return the job an earlier identical request made.
 
     Raises ApiError 409 when an Idempotency-Key is reused for a different request, QuotaExceeded
-    or QueueFull (429) when the tenant or the server is at its limit.
+    or QueueFull (429) when the tenant or the server is at its limit, QueueOverloaded (429) when
+    a synchronous request would wait too long. A retry with the Idempotency-Key of an accepted
+    job always finds that job, whatever the load.
     """
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters", param="Idempotency-Key")
@@ -79,6 +85,8 @@ def _insert(
                 if existing is not None:
                     return _same_request(existing, fingerprint)
             now = time.time()
+            if not request.run_in_background:
+                admit_by_expected_wait(state, session)
             tenant = session.get(Tenant, principal.tenant_id)
             check_image_quota(session, tenant, request.spec.n, state.settings.tenant_images_per_day, now)
             blob_keys = {}
@@ -110,6 +118,17 @@ def _insert(
         if uploads:
             state.blobs.delete_prefix(prefix)
         raise
+
+
+def admit_by_expected_wait(state: ServiceState, session: Session) -> None:
+    """QueueOverloaded (429) when the work queued ahead would keep a synchronous request waiting
+    longer than `max_expected_wait_s`; background jobs are bounded by `max_queued_jobs` only."""
+    bound = state.settings.max_expected_wait_s
+    if bound <= 0:
+        return
+    expected = state.expected_wait.seconds_for(images_waiting(session))
+    if expected > bound:
+        raise QueueOverloaded(expected, bound, retry_after=max(1, min(300, math.ceil(expected - bound))))
 
 
 def _same_request(existing: Job, fingerprint: str) -> Job:

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests and latencies, queue depth, batch sizes, images per second.
+"""Prometheus metrics: requests and latencies, queue depth and expected wait, batch sizes,
+images per second.
 
 Each app has its own registry, so several apps in one process (tests) never collide.
 """
@@ -33,8 +34,30 @@ class _QueueDepthCollector(Collector):
         yield family
 
 
+class _ExpectedWaitCollector(Collector):
+    """Images ahead in the queue times the measured seconds per image, at scrape time."""
+
+    def __init__(self, read_expected_wait: Callable[[], float]):
+        self.read_expected_wait = read_expected_wait
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "gesso_queue_expected_wait_seconds",
+            "Expected wait of a new request: images queued or running x measured seconds per image",
+        )
+        try:
+            family.add_metric([], self.read_expected_wait())
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database is busy
+            pass
+        yield family
+
+
 class ServiceMetrics:
-    def __init__(self, read_queue_depth: Callable[[], dict[str, int]]):
+    def __init__(
+        self,
+        read_queue_depth: Callable[[], dict[str, int]],
+        read_expected_wait: Callable[[], float] | None = None,
+    ):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "gesso_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
@@ -54,6 +77,8 @@ class ServiceMetrics:
         )
         self.images_per_second.set_function(self._recent_rate)
         self.registry.register(_QueueDepthCollector(read_queue_depth))
+        if read_expected_wait is not None:
+            self.registry.register(_ExpectedWaitCollector(read_expected_wait))
         self._recent: deque[tuple[float, int]] = deque()
         self._lock = threading.Lock()
 

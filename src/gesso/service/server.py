@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+from types import FrameType
 from typing import Callable
 
 import uvicorn
@@ -12,9 +14,12 @@ from gesso.governance.deployment import open_audit_log, record_first_start
 from gesso.governance.egress_wiring import guard_process_egress
 from gesso.offline import force_offline
 from gesso.service.app import create_app
+from gesso.service.header_timeout import header_deadline_protocol
 from gesso.service.request_context import configure_json_logging
 from gesso.settings import Settings
 from gesso.store.database import database_url, open_database
+
+SHUTDOWN_ANSWER_MARGIN_S = 5.0
 
 
 def first_start(settings: Settings) -> str | None:
@@ -40,11 +45,37 @@ def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     # issue 5: from here on, only loopback and configured endpoints; other attempts are audited
     guard_process_egress(settings, open_audit_log(settings, open_database(database_url(settings.data_dir, settings.database_url))))
     announce(f"Gesso is serving on http://{settings.host}:{settings.port}/v1")
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the JSON handlers set above
         access_log=False,  # RequestContextMiddleware logs each request with its id
-        timeout_graceful_shutdown=10,
+        http=header_deadline_protocol(settings.header_read_timeout_s),
+        # the running batch gets `shutdown_grace_s`; the margin lets the waiting requests send
+        # their answers (a result, or 503 naming the kept job) before connections are cut
+        timeout_graceful_shutdown=int(math.ceil(settings.shutdown_grace_s + SHUTDOWN_ANSWER_MARGIN_S)),
     )
+    DrainingServer(config, on_exit=lambda: _begin_shutdown(app)).run()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app the moment SIGTERM/SIGINT arrives (uvicorn itself only
+    tells it after every connection has closed)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]):
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        try:
+            self.on_exit()
+        finally:
+            super().handle_exit(sig, frame)
+
+
+def _begin_shutdown(app) -> None:  # noqa: ANN001 - FastAPI
+    state = getattr(app.state, "gesso", None)
+    if state is not None:
+        state.begin_shutdown()

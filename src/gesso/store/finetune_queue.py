@@ -15,16 +15,19 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.data.upload_archives import ArchiveLimits, UploadRejected, store_upload
 from gesso.engine.finetune_worker import ClaimedFineTune
+from gesso.engine.job_queue import QueueUnavailable
 from gesso.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from gesso.store.blob_store import BlobNotFound, BlobStore, blob_key
 from gesso.store.finetune_records import add_event, next_job_id, save_checkpoint_row, set_status
 from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord
+from gesso.store.transient_errors import is_transient, retry_transient
 from gesso.train.lora_loop import FinetuneResult, TrainingEvent, total_steps
 from gesso.train.run_config import FinetuneRunConfig
 
@@ -55,12 +58,14 @@ class SqlFineTuneQueue:
         models_dir: Path,
         limits: ArchiveLimits,
         max_attempts: int = 3,
+        write_retry_s: float = 30.0,
     ):
         self.sessions = sessions
         self.blobs = blobs
         self.models_dir = models_dir
         self.limits = limits
         self.max_attempts = max_attempts
+        self.write_retry_s = write_retry_s
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -134,9 +139,22 @@ class SqlFineTuneQueue:
                 select(FineTuningJobRecord.requested_action).where(FineTuningJobRecord.id == job_id)
             )
 
+    def _write(self, what: str, action: Callable[[], None]) -> None:
+        """Retry through a locked or lost database for `write_retry_s`; then QueueUnavailable
+        (the worker hands the job back rather than failing it)."""
+        try:
+            retry_transient(action, what=what, budget_s=self.write_retry_s)
+        except Exception as exc:
+            if is_transient(exc):
+                raise QueueUnavailable(f"{what}: {str(exc).splitlines()[0][:200]}") from exc
+            raise
+
     def record(self, job_id: str, event: TrainingEvent) -> None:
         """One training event -> an event row (metrics as `type: metrics`), a checkpoint row and
         its sample grid as a blob, and the job's progress."""
+        self._write(f"recording an event of {job_id}", lambda: self._record(job_id, event))
+
+    def _record(self, job_id: str, event: TrainingEvent) -> None:
         with self.sessions() as session:
             job = session.get(FineTuningJobRecord, job_id)
         samples_key = None
@@ -163,6 +181,9 @@ class SqlFineTuneQueue:
                 add_event(session, job, event.message, data={"step": event.step, "total_steps": event.total_steps})
 
     def finish(self, job_id: str, result: FinetuneResult) -> None:
+        self._write(f"finishing {job_id}", lambda: self._finish(job_id, result))
+
+    def _finish(self, job_id: str, result: FinetuneResult) -> None:
         if result.status == "succeeded":
             self._succeed(job_id, result)
         elif result.status == "paused":
@@ -171,14 +192,18 @@ class SqlFineTuneQueue:
         elif result.status == "cancelled":
             self._end(job_id, "cancelled", "The job was cancelled")
 
-    def release(self, job_id: str) -> None:
-        with self.sessions.begin() as session:
-            if set_status(session, job_id, ("running",), status="queued"):
-                job = session.get(FineTuningJobRecord, job_id)
-                add_event(session, job, f"Server stopping; the job resumes from step {job.step} at the next start")
+    def release(self, job_id: str, reason: str = "Server stopping") -> None:
+        def run() -> None:
+            with self.sessions.begin() as session:
+                if set_status(session, job_id, ("running",), status="queued"):
+                    job = session.get(FineTuningJobRecord, job_id)
+                    add_event(session, job, f"{reason}; the job resumes from step {job.step}")
+
+        self._write(f"releasing {job_id}", run)
 
     def fail(self, job_id: str, code: str, message: str, allowed_from: tuple[str, ...] = ("running",)) -> None:
-        self._end(job_id, "failed", message, code=code, allowed_from=allowed_from)
+        self._write(f"failing {job_id}",
+                    lambda: self._end(job_id, "failed", message, code=code, allowed_from=allowed_from))
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -8,19 +8,25 @@ Image blobs have names fixed by job and index: a re-run after a crash overwrites
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import time
+import uuid
+from typing import Callable, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gesso.engine.job_queue import QueueFull
+from gesso.engine.job_queue import QueueFull, QueueUnavailable
 from gesso.engine.jobs import ClaimedJob, FinishedImage, ImageJobSpec
 from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.ids import new_id
 from gesso.store.tables import ImageRecord, Job
+from gesso.store.transient_errors import is_transient, retry_transient
 
 WAITING = ("queued", "running")
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+T = TypeVar("T")
 
 
 def job_images_prefix(tenant_id: str, job_id: str) -> str:
@@ -53,26 +59,68 @@ def add_job(session: Session, job: Job, max_waiting: int) -> Job:
     return job
 
 
-class SqlJobQueue:
-    """Claim, complete and fail jobs stored in the database, with blobs in `blobs`."""
+def images_waiting(session: Session) -> int:
+    """Images of the jobs queued or running: the work ahead of a new request."""
+    return int(session.scalar(select(func.coalesce(func.sum(Job.n), 0)).where(Job.status.in_(WAITING))) or 0)
 
-    def __init__(self, sessions: sessionmaker[Session], blobs: BlobStore, max_attempts: int = 3):
+
+def default_owner() -> str:
+    """This process's lease owner name: host, pid and a random part (a restarted pid differs)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SqlJobQueue:
+    """Claim, complete and fail jobs stored in the database, with blobs in `blobs`.
+
+    Leases: a claim marks each job with this queue's `owner` and an expiry `lease_s` ahead; the
+    worker renews it while it runs (`renew`). A running job whose lease expired is claimable
+    again, by any worker. Attempts count crashes, not shutdowns: a claim counts one attempt; a
+    graceful `release` gives it back; re-claiming a lapsed lease counts one only when another
+    owner held it (that owner stopped renewing: it died, or cannot reach the database — we cannot
+    tell which, so it counts, and `max_attempts` still stops a job that kills its workers).
+    This process's own lapsed lease means its worker gave the job up while alive (its writes
+    failed), so that re-claim is free. Writes retry through locks and lost connections for up
+    to `write_retry_s`, then raise `QueueUnavailable`; the job stays leased, not lost.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        max_attempts: int = 3,
+        lease_s: float = 60.0,
+        owner: str | None = None,
+        write_retry_s: float | None = None,
+    ):
         self.sessions = sessions
         self.blobs = blobs
         self.max_attempts = max_attempts
+        self.lease_s = lease_s
+        self.owner = owner or default_owner()
+        self.write_retry_s = lease_s if write_retry_s is None else write_retry_s
+
+    def _write(self, what: str, action: Callable[[], T]) -> T:
+        try:
+            return retry_transient(action, what=what, budget_s=self.write_retry_s)
+        except Exception as exc:
+            if is_transient(exc):
+                raise QueueUnavailable(f"{what}: {str(exc).splitlines()[0][:200]}") from exc
+            raise
 
     def claim_batch(self, max_images: int) -> list[ClaimedJob]:
+        """The oldest claimable job and compatible ones; a claim is one short transaction (a
+        failure raises and claims nothing, so the worker just tries again later)."""
         with self.sessions.begin() as session:
-            first = session.scalars(
-                select(Job).where(Job.status == "queued").order_by(Job.created_at, Job.id).limit(1)
-            ).first()
+            now = time.time()
+            claimable = or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
+            first = session.scalars(select(Job).where(claimable).order_by(Job.created_at, Job.id).limit(1)).first()
             if first is None:
                 return []
             chosen, total = [first], first.n
             if total < max_images:
                 candidates = session.scalars(
                     select(Job)
-                    .where(Job.status == "queued", Job.batch_key == first.batch_key, Job.id != first.id)
+                    .where(claimable, Job.batch_key == first.batch_key, Job.id != first.id)
                     .order_by(Job.created_at, Job.id)
                     .limit(max_images)
                 ).all()
@@ -80,20 +128,35 @@ class SqlJobQueue:
                     if total + job.n <= max_images:
                         chosen.append(job)
                         total += job.n
-            now = time.time()
-            claimed = []
+            claimed, exhausted = [], []
             for job in chosen:
-                # the status guard makes a claim safe even if two workers raced for the job
+                counts = job.status == "queued" or job.lease_owner != self.owner
+                if job.status == "running" and counts and job.attempts >= self.max_attempts:
+                    exhausted.append(job)
+                    continue
+                # the guard (still claimable, same state as read) makes racing workers safe
                 result = session.execute(
                     update(Job)
-                    .where(Job.id == job.id, Job.status == "queued")
-                    .values(status="running", started_at=now, attempts=Job.attempts + 1)
+                    .where(Job.id == job.id, Job.status == job.status, claimable)
+                    .values(status="running", started_at=now, attempts=Job.attempts + (1 if counts else 0),
+                            lease_owner=self.owner, lease_expires_at=now + self.lease_s)
                 )
                 if result.rowcount == 1:
                     claimed.append(job)
+            for job in exhausted:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.status == "running", Job.lease_expires_at < now)
+                    .values(status="failed", error_code="job_interrupted", completed_at=now,
+                            error_message=f"the job was interrupted {job.attempts} times",
+                            lease_owner=None, lease_expires_at=None)
+                )
             snapshot = [
                 (job.id, job.spec_json, job.input_image_blob, job.input_mask_blob, job.request_id) for job in claimed
             ]
+            dropped = [(job.tenant_id, job.id) for job in exhausted]
+        for tenant_id, job_id in dropped:
+            self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))
         return [
             ClaimedJob(
                 id=job_id,
@@ -105,6 +168,51 @@ class SqlJobQueue:
             for job_id, spec, image, mask, request_id in snapshot
         ]
 
+    def renew(self, job_ids: list[str]) -> list[str]:
+        """Extend this owner's leases; returns the ids still held (one attempt, no retry: the next
+        heartbeat is the retry). Raises QueueUnavailable when the database cannot be written."""
+        held = []
+        try:
+            with self.sessions.begin() as session:
+                until = time.time() + self.lease_s
+                for job_id in job_ids:
+                    result = session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == "running", Job.lease_owner == self.owner)
+                        .values(lease_expires_at=until)
+                    )
+                    if result.rowcount == 1:
+                        held.append(job_id)
+        except Exception as exc:
+            if is_transient(exc):
+                raise QueueUnavailable(f"renewing leases: {str(exc).splitlines()[0][:200]}") from exc
+            raise
+        return held
+
+    def release(self, job_ids: list[str]) -> int:
+        """Give running jobs back to the queue without counting the attempt (a shutdown, a
+        write that could not be made); returns how many were released."""
+        def run() -> list[tuple[str, str]]:
+            with self.sessions.begin() as session:
+                jobs = session.execute(
+                    select(Job.id, Job.tenant_id).where(
+                        Job.id.in_(job_ids), Job.status == "running", Job.lease_owner == self.owner
+                    )
+                ).all()
+                for job_id, _ in jobs:
+                    session.execute(
+                        update(Job)
+                        .where(Job.id == job_id, Job.status == "running", Job.lease_owner == self.owner)
+                        .values(status="queued", started_at=None, lease_owner=None, lease_expires_at=None,
+                                attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0))
+                    )
+                return [(tenant_id, job_id) for job_id, tenant_id in jobs]
+
+        released = self._write("releasing jobs", run)
+        for tenant_id, job_id in released:
+            self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))
+        return len(released)
+
     def complete(self, job_id: str, images: list[FinishedImage]) -> bool:
         with self.sessions() as session:
             tenant_id = session.scalar(select(Job.tenant_id).where(Job.id == job_id))
@@ -115,11 +223,15 @@ class SqlJobQueue:
             key = blob_key(tenant_id, "images", job_id, f"{image.index}.{EXTENSIONS[image.content_type]}")
             self.blobs.put(key, image.data)
             keys.append(key)
+        return self._write("storing images of " + job_id, lambda: self._finish(job_id, tenant_id, images, keys))
+
+    def _finish(self, job_id: str, tenant_id: str, images: list[FinishedImage], keys: list[str]) -> bool:
         with self.sessions.begin() as session:
             finished = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running")
-                .values(status="succeeded", completed_at=time.time(), error_code=None, error_message=None)
+                .where(Job.id == job_id, Job.status == "running", Job.lease_owner == self.owner)
+                .values(status="succeeded", completed_at=time.time(), error_code=None, error_message=None,
+                        lease_owner=None, lease_expires_at=None)
             )
             if finished.rowcount != 1:
                 return False  # not ours to finish; the blobs belong to whoever finished it
@@ -143,18 +255,25 @@ class SqlJobQueue:
         return True
 
     def fail(self, job_id: str, code: str, message: str) -> None:
-        with self.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.status not in WAITING:
-                return
-            job.status, job.error_code, job.error_message = "failed", code, message
-            job.completed_at = time.time()
-            tenant_id = job.tenant_id
-        self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))
+        def run() -> str | None:
+            with self.sessions.begin() as session:
+                job = session.get(Job, job_id)
+                if job is None or job.status not in WAITING:
+                    return None
+                job.status, job.error_code, job.error_message = "failed", code, message
+                job.completed_at = time.time()
+                job.lease_owner, job.lease_expires_at = None, None
+                return job.tenant_id
+
+        tenant_id = self._write("failing " + job_id, run)
+        if tenant_id is not None:
+            self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))
 
     def requeue_interrupted(self) -> int:
-        """Put running jobs back in the queue (their half-written blobs removed); a job that has
-        already been started `max_attempts` times fails instead, so one bad job cannot crash-loop."""
+        """At start, before this process's worker runs: put running jobs back in the queue (their
+        half-written blobs removed). The embedded worker is the database's only worker, so a job
+        still running now was cut short by a crash of the last process; one started
+        `max_attempts` times fails instead, so one bad job cannot crash-loop."""
         with self.sessions.begin() as session:
             jobs = session.scalars(select(Job).where(Job.status == "running")).all()
             for job in jobs:
@@ -164,6 +283,7 @@ class SqlJobQueue:
                     job.completed_at = time.time()
                 else:
                     job.status, job.started_at = "queued", None
+                job.lease_owner, job.lease_expires_at = None, None
             touched = [(job.tenant_id, job.id) for job in jobs]
         for tenant_id, job_id in touched:
             self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))

@@ -40,7 +40,8 @@ class ApiKey(Base):
 
 class Job(Base):
     """One accepted image request. Written before any work starts; `status` moves
-    queued -> running -> succeeded | failed (running -> queued again after a crash)."""
+    queued -> running -> succeeded | failed (running -> queued again after a crash or a
+    shutdown; a running job whose lease expired is claimed again)."""
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -70,6 +71,10 @@ class Job(Base):
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # while running: the worker that holds the job, and until when (it renews; past it, any
+    # worker may claim the job again)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ImageRecord(Base):

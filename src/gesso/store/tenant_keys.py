@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from gesso.store.crypto_envelope import new_data_key, rewrap, unwrap_data_key, wrap_data_key
+from gesso.store.insert_if_absent import insert_if_absent
 from gesso.store.key_provider import (
     MASTER_KEY_ENV,
     KeyProvider,
@@ -56,35 +56,37 @@ class TenantKeyring:
         """The tenant's 256-bit data key, made and stored wrapped on first use.
 
         `connection`: run inside the caller's transaction (from an ORM flush), so no second writer
-        waits on the first. Raises KeyUnavailable when the master key does not open it.
+        waits on the first. Safe when several requests of a new tenant make the key at once: the
+        first insert wins and everyone uses the stored key. Raises KeyUnavailable when the master
+        key does not open it.
         """
         if connection is not None:
             return self._data_key_on(connection, tenant_id)
-        for _ in range(3):
-            try:
-                with self.engine.begin() as own:
-                    return self._data_key_on(own, tenant_id)
-            except IntegrityError:
-                continue  # another thread made it at the same moment: read theirs
         with self.engine.begin() as own:
             return self._data_key_on(own, tenant_id)
 
     def _data_key_on(self, connection: Connection, tenant_id: str) -> bytes:
-        stored = connection.scalar(select(TenantDataKey.wrapped_key).where(TenantDataKey.tenant_id == tenant_id))
-        if stored is not None:
-            wrapped = WrappedKey.from_json(stored)
-            if wrapped.master_key_id != self.provider.current_key_id and self.reload is not None:
-                try:
-                    return unwrap_data_key(self.provider, tenant_id, wrapped)
-                except KeyUnavailable:
-                    self.provider = self.reload()  # the master key was rotated by another process
-            return unwrap_data_key(self.provider, tenant_id, wrapped)
-        key = new_data_key()
-        wrapped = wrap_data_key(self.provider, tenant_id, key).to_json()
-        connection.execute(
-            insert(TenantDataKey).values(tenant_id=tenant_id, wrapped_key=wrapped, created_at=time.time())
-        )
-        return key
+        stored = self._stored(connection, tenant_id)
+        if stored is None:
+            key = new_data_key()
+            wrapped = wrap_data_key(self.provider, tenant_id, key).to_json()
+            values = {"tenant_id": tenant_id, "wrapped_key": wrapped, "created_at": time.time()}
+            if insert_if_absent(connection, TenantDataKey, values, ["tenant_id"]):
+                return key
+            stored = self._stored(connection, tenant_id)  # another writer's key won: use it
+            if stored is None:
+                raise KeyUnavailable(f"the data key of tenant {tenant_id} was removed while it was made")
+        wrapped = WrappedKey.from_json(stored)
+        if wrapped.master_key_id != self.provider.current_key_id and self.reload is not None:
+            try:
+                return unwrap_data_key(self.provider, tenant_id, wrapped)
+            except KeyUnavailable:
+                self.provider = self.reload()  # the master key was rotated by another process
+        return unwrap_data_key(self.provider, tenant_id, wrapped)
+
+    @staticmethod
+    def _stored(connection: Connection, tenant_id: str) -> str | None:
+        return connection.scalar(select(TenantDataKey.wrapped_key).where(TenantDataKey.tenant_id == tenant_id))
 
 
 def shred_data_key(connection: Connection, tenant_id: str) -> bool:
