@@ -448,7 +448,8 @@ def _chosen(inners: list[PurePosixPath | None], listed: set[PurePosixPath], limi
     keep = listed | {PurePosixPath(METADATA_FILE)}
     chosen = [i for i, inner in enumerate(inners) if inner is not None and inner in keep]
     unlisted = sum(1 for inner in inners if inner is not None and inner not in keep)
-    if unlisted > limits.max_unlisted_members:
+    # without a metadata.jsonl nothing is extracted and validation says what is missing
+    if unlisted > limits.max_unlisted_members and PurePosixPath(METADATA_FILE) in inners:
         raise _Fatal(f"{unlisted} archive members are not named in metadata.jsonl (at most "
                      f"{limits.max_unlisted_members} may be; they are never extracted)")
     return chosen
