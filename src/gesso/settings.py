@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     image_url_ttl_s: int = 3600
     edit_strength: float = 0.8  # image-to-image strength when an edit has no mask
     variation_strength: float = 0.7
+    # -- the edge: which Host names this server, the interactive API docs ----------------------
+    # Host names (no port; `*.suffix`, or `*` for any) a request may carry; others get 400
+    # invalid_host. Empty: localhost, 127.0.0.1, ::1, the bind host and public_base_url's host.
+    allowed_hosts: list[str] = []
+    api_docs: bool = False  # `/docs`, `/redoc` from assets the fastapi-offline package ships (no CDN)
     # -- governance (issue 5) --------------------------------------------------------------
     egress_mode: str = "strict"  # strict (block and audit) | monitor (audit only)
     egress_allowed_endpoints: list[str] = []  # "host:port" of the database, object store, cluster

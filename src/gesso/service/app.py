@@ -19,6 +19,8 @@ from gesso.service.routes import organization_keys, usage  # console's admin pag
 from gesso.service.routes import audit, organization, provenance  # governance (issue 5)
 from gesso.service.governance_lifecycle import start_governance
 from gesso.service.refusal_audit import RefusalAuditMiddleware
+from gesso.service.api_docs import mount_api_docs
+from gesso.service.host_check import AllowedHostsMiddleware, allowed_host_names
 from gesso.settings import Settings
 
 log = logging.getLogger("gesso.service")
@@ -49,7 +51,12 @@ def create_app(settings: Settings) -> FastAPI:
             state.worker.stop()
             stop_governance()
 
-    app = FastAPI(title="Gesso", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's docs pages load from public CDNs: off, and served from local assets when enabled
+    app = FastAPI(
+        title="Gesso", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    if settings.api_docs:
+        mount_api_docs(app, app.title)
     install_error_handlers(app)
     for module in (images, jobs, models, health):
         app.include_router(module.router)
@@ -71,5 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         if state is not None:
             state.metrics.observe_request(method, route, status, seconds)
 
+    # a Host naming another server is refused before anything else reads the request
+    app.add_middleware(AllowedHostsMiddleware, allowed=allowed_host_names(settings))
     app.add_middleware(RequestContextMiddleware, observe=observe)  # outermost: sees every answer
     return app

@@ -17,6 +17,7 @@ from gesso.engine.progress_events import JobFinished, PartialImage
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.errors import ApiError
+from gesso.service.host_check import allowed_host_names, bind_base_url, host_allowed
 from gesso.service.image_requests import ImageRequest
 from gesso.service.image_responses import images_body, job_body, sse_event, stream_event_fields
 from gesso.service.job_submission import submit_job
@@ -30,7 +31,14 @@ TERMINAL = ("succeeded", "failed")
 
 
 def base_url(request: Request, state: ServiceState) -> str:
-    return (state.settings.public_base_url or str(request.base_url)).rstrip("/")
+    """Where links in responses point: `public_base_url`, else the request's own base URL when
+    its Host names this server, else the bind address (never a host a client made up)."""
+    settings = state.settings
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    if host_allowed(request.headers.get("host"), allowed_host_names(settings)):
+        return str(request.base_url).rstrip("/")
+    return bind_base_url(settings)
 
 
 async def answer_image_request(
