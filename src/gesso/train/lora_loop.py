@@ -35,6 +35,7 @@ from gesso.model.adapters import (
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.model.text_encoder import encode_text
 from gesso.train.base_loop import flow_matching_loss, make_batch
+from gesso.train.finetune_bounds import check_hyperparameter
 from gesso.train.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gesso.train.image_tensors import load_images, to_model_range
 from gesso.train.run_config import FinetuneRunConfig
@@ -80,15 +81,12 @@ Control = Callable[[], str | None]  # returns CANCEL, PAUSE or None
 
 
 def check_finetune_config(config: FinetuneRunConfig) -> None:
-    """Raise ValueError naming the first setting out of range."""
+    """Raise ValueError naming the first setting out of range (the API's ranges, and the rest)."""
+    for name in ("n_epochs", "batch_size", "learning_rate_multiplier", "rank", "trigger"):
+        check_hyperparameter(name, getattr(config, name))
     checks = [
-        (config.n_epochs >= 1, "n_epochs must be at least 1"),
-        (1 <= config.batch_size <= 256, "batch_size must be between 1 and 256"),
-        (0 < config.learning_rate_multiplier <= 100, "learning_rate_multiplier must be in (0, 100]"),
         (config.learning_rate > 0, "learning_rate must be positive"),
-        (1 <= config.rank <= 128, "rank must be between 1 and 128"),
         (config.alpha >= 0, "alpha must not be negative"),
-        (len(config.trigger) <= 64 and "\n" not in config.trigger, "trigger must be one line of <= 64 characters"),
         (0 <= config.caption_dropout < 1, "caption_dropout must be in [0, 1)"),
         (config.max_steps >= 0, "max_steps must not be negative"),
         (config.checkpoint_every >= 1, "checkpoint_every must be at least 1"),
