@@ -15,7 +15,7 @@ from gesso.governance.authorisation import Principal
 from gesso.governance.erasure import erase_tenant
 from gesso.governance.model_approval import approve_model, tenant_model_approvals
 from gesso.governance.roles import Action
-from gesso.governance.tenant_policy import tenant_settings, update_tenant_settings
+from gesso.governance.tenant_policy import SettingsChange, tenant_settings, update_tenant_settings
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.client_types import NameText, id_path
@@ -51,7 +51,14 @@ def _update(state: ServiceState, principal: Principal, changes: dict[str, Any]) 
     return _settings_body(state, principal.tenant_id)
 
 
-@router.patch("/settings", summary="Change governance settings (only the fields given)")
+# the body is read as a plain object so that `update_tenant_settings` names the bad field; the
+# document still shows each setting's type and range
+_SETTINGS_BODY = {"requestBody": {"content": {"application/json": {"schema": SettingsChange.model_json_schema()}}}}
+
+
+@router.patch(
+    "/settings", summary="Change governance settings (only the fields given)", openapi_extra=_SETTINGS_BODY
+)
 async def change_settings(request: Request, principal: Admin, changes: Annotated[dict[str, Any], Body()]) -> dict:
     if not changes:
         raise BadRequest("give at least one setting to change", "body")
