@@ -21,6 +21,8 @@ from gesso.service.governance_lifecycle import start_governance
 from gesso.service.refusal_audit import RefusalAuditMiddleware
 from gesso.service.api_docs import mount_api_docs
 from gesso.service.host_check import AllowedHostsMiddleware, allowed_host_names
+from gesso.service.authentication import AuthenticationMiddleware
+from gesso.service.draining import DrainGateMiddleware
 from gesso.settings import Settings
 
 log = logging.getLogger("gesso.service")
@@ -47,8 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            state.begin_shutdown()  # a no-op when SIGTERM began it already
             state.finetuning.stop()  # pauses a running fine-tune at a checkpoint
-            state.worker.stop()
+            state.worker.stop(settings.shutdown_grace_s)  # the rest of the batch is handed back
             stop_governance()
 
     # FastAPI's docs pages load from public CDNs: off, and served from local assets when enabled
@@ -67,11 +70,16 @@ def create_app(settings: Settings) -> FastAPI:
     console.mount_console(app)  # `/` and `/web/...` (issue 6)
     for module in (audit, organization, provenance):  # governance extensions (issue 5)
         app.include_router(module.router)
-    app.add_middleware(RefusalAuditMiddleware, state=lambda: getattr(app.state, "gesso", None))
+    current_state = lambda: getattr(app.state, "gesso", None)  # noqa: E731 - set when the app starts
+    # innermost first: the body limit; authentication before anything reads a body; the refusal
+    # audit around it (it sees the 401s); the drain gate refuses new work once shutdown began
     # issue 4: the same limit, except `POST /v1/files` (fine-tune datasets) gets the upload limit
     app.add_middleware(
         RouteBodyLimits, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.finetune_upload_max_bytes
     )
+    app.add_middleware(AuthenticationMiddleware, state=current_state)
+    app.add_middleware(RefusalAuditMiddleware, state=current_state)
+    app.add_middleware(DrainGateMiddleware, state=current_state)
 
     def observe(method: str, route: str, status: int, seconds: float) -> None:
         state = getattr(app.state, "gesso", None)

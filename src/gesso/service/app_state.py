@@ -3,6 +3,7 @@ at start from the settings and handed to routes through `request.app.state`."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,6 +29,8 @@ from gesso.store.blob_store import BlobStore, open_blob_store
 from gesso.store.database import database_url, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, images_waiting, queue_depth
 
+log = logging.getLogger("gesso.service")
+
 
 @dataclass
 class ServiceState:
@@ -51,6 +54,8 @@ class ServiceState:
     def begin_shutdown(self) -> None:
         """SIGTERM: refuse new work, let the running batch finish within the grace period."""
         if self.drain.begin(self.settings.shutdown_grace_s):
+            log.info("shutting down: no new work; the running batch has %.0fs to finish",
+                     self.settings.shutdown_grace_s)
             self.worker.drain(self.settings.shutdown_grace_s)
 
     def model_names(self, tenant_id: str | None = None) -> list[str]:

@@ -81,7 +81,7 @@ class AuthenticationMiddleware:
             )
         except Exception as exc:  # noqa: BLE001 - every failure is answered in OpenAI's shape
             error = as_api_error(exc)
-            if error.status >= 500:
+            if error.code == "internal_error":
                 log.error("authentication failed", exc_info=exc)
             await error_response(error)(scope, receive, send)
             return

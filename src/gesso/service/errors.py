@@ -122,7 +122,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle_any(_request: Request, exc: Exception) -> JSONResponse:
         error = as_api_error(exc)
-        if error.status >= 500:
+        if error.code == "internal_error":  # a 503 for a busy database was logged as a warning
             log.error("unhandled error", exc_info=exc)
         return error_response(error)
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from gesso.engine.progress_events import JobFinished, PartialImage
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState, get_state
+from gesso.service.draining import RETRY_AFTER_S
 from gesso.service.errors import ApiError
 from gesso.service.host_check import allowed_host_names, bind_base_url, host_allowed
 from gesso.service.image_requests import ImageRequest
@@ -25,6 +26,7 @@ from gesso.service.request_context import request_id_var
 from gesso.store.ids import new_id
 from gesso.store.job_records import find_job, job_images
 from gesso.store.tables import ImageRecord, Job
+from gesso.store.transient_errors import is_transient
 
 POLL_SECONDS = 1.0
 TERMINAL = ("succeeded", "failed")
@@ -103,19 +105,33 @@ async def _read_job(state: ServiceState, tenant_id: str, job_id: str) -> tuple[J
 
 
 async def _next_event(state: ServiceState, tenant_id: str, job_id: str, events: asyncio.Queue):
-    """The next partial image, or the finished job (from an event or a poll)."""
-    while True:
-        try:
-            event = await asyncio.wait_for(events.get(), POLL_SECONDS)
-        except asyncio.TimeoutError:
-            event = None
-        if isinstance(event, PartialImage):
-            return event
-        job, images = await _read_job(state, tenant_id, job_id)
-        if job.status in TERMINAL:
-            return job, images
-        if isinstance(event, JobFinished):
-            continue  # finished but not stored (lost a race); the poll will see the truth
+    """The next partial image, or the job as it is now (after an event or a poll of at most
+    POLL_SECONDS), so the caller checks its deadlines at least that often."""
+    try:
+        event = await asyncio.wait_for(events.get(), POLL_SECONDS)
+    except asyncio.TimeoutError:
+        event = None
+    if isinstance(event, PartialImage):
+        return event
+    return await _read_job(state, tenant_id, job_id)  # after JobFinished too: the row is the truth
+
+
+def cut_short_by_shutdown(state: ServiceState, job: Job) -> bool:
+    """A waiting request gives up on its job when the server is shutting down and the job will
+    not finish here: it is still queued, or the grace period for the running batch is over."""
+    return state.drain.active and (job.status == "queued" or state.drain.grace_over)
+
+
+def shutting_down(job_id: str) -> ApiError:
+    """503 that names the kept job: a retry with the same Idempotency-Key finds it again."""
+    return ApiError(
+        503,
+        f"the server is shutting down; job {job_id} is kept and runs after the restart: retry with "
+        f"the same Idempotency-Key, or poll GET /v1/images/jobs/{job_id}",
+        type="server_error",
+        code="server_shutting_down",
+        headers={"Retry-After": str(RETRY_AFTER_S), "X-Gesso-Job-Id": job_id},
+    )
 
 
 async def _wait(
@@ -124,14 +140,22 @@ async def _wait(
     deadline = time.monotonic() + state.settings.request_timeout_s
     job, images = await _read_job(state, tenant_id, job_id)
     while job.status not in TERMINAL:
+        if cut_short_by_shutdown(state, job):
+            raise shutting_down(job_id)
         if time.monotonic() > deadline:
             raise ApiError(
                 504,
                 f"job {job_id} is still {job.status}; poll GET /v1/images/jobs/{job_id} for its result",
                 type="timeout",
                 code="job_timeout",
+                headers={"X-Gesso-Job-Id": job_id},
             )
-        got = await _next_event(state, tenant_id, job_id, events)
+        try:
+            got = await _next_event(state, tenant_id, job_id, events)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            continue  # the database is locked or away for a moment: the job is accepted, keep waiting
         if not isinstance(got, PartialImage):
             job, images = got
     return job, images
@@ -149,7 +173,17 @@ async def _stream(
     try:
         job, images = await _read_job(state, tenant_id, job_id)
         while job.status not in TERMINAL:
-            got = await _next_event(state, tenant_id, job_id, events)
+            if cut_short_by_shutdown(state, job):
+                error = shutting_down(job_id)
+                body = {"message": error.message, "type": error.type, "param": None, "code": error.code}
+                yield sse_event("error", {"type": "error", "error": body})
+                return
+            try:
+                got = await _next_event(state, tenant_id, job_id, events)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                continue  # a locked database: the job is accepted, keep waiting
             if isinstance(got, PartialImage):
                 payload = {
                     "type": f"{event_prefix}.partial_image",
