@@ -23,6 +23,7 @@ from pydantic import (
 from sqlalchemy.orm import Session
 
 from gesso.governance.content_policy import ContentPolicy
+from gesso.store.insert_if_absent import insert_if_absent
 from gesso.store.tables import TenantGovernance
 
 PROMPT_MODES = ("store", "hash")
@@ -145,18 +146,26 @@ def checked_settings(current: TenantSettings, changes: dict[str, Any]) -> Tenant
 
 
 def save_tenant_settings(session: Session, tenant_id: str, settings: TenantSettings) -> None:
-    """Write the settings in the caller's transaction."""
-    row = session.get(TenantGovernance, tenant_id) or TenantGovernance(tenant_id=tenant_id)
-    row.prompt_mode = settings.prompt_mode
-    row.blocked_terms_json = json.dumps(settings.blocked_terms)
-    row.blocked_concepts_json = json.dumps(settings.blocked_concepts)
-    row.semantic_threshold = settings.semantic_threshold
-    row.low_semantic_threshold = settings.low_semantic_threshold
-    row.image_retention_days = settings.image_retention_days
-    row.job_retention_days = settings.job_retention_days
-    row.model_approval_required = settings.model_approval_required
-    row.updated_at = time.time()
-    session.add(row)
+    """Write the settings in the caller's transaction (two first writes at once: the last wins,
+    neither fails on the tenant's not-yet-existing row)."""
+    values = {
+        "prompt_mode": settings.prompt_mode,
+        "blocked_terms_json": json.dumps(settings.blocked_terms),
+        "blocked_concepts_json": json.dumps(settings.blocked_concepts),
+        "semantic_threshold": settings.semantic_threshold,
+        "low_semantic_threshold": settings.low_semantic_threshold,
+        "image_retention_days": settings.image_retention_days,
+        "job_retention_days": settings.job_retention_days,
+        "model_approval_required": settings.model_approval_required,
+        "updated_at": time.time(),
+    }
+    row = session.get(TenantGovernance, tenant_id)
+    if row is None:
+        if insert_if_absent(session.connection(), TenantGovernance, {"tenant_id": tenant_id, **values}, ["tenant_id"]):
+            return
+        row = session.get(TenantGovernance, tenant_id)  # another request made it a moment ago
+    for name, value in values.items():
+        setattr(row, name, value)
 
 
 def update_tenant_settings(
