@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,14 +69,14 @@ class Settings(BaseSettings):
     tenant_storage_budget_bytes: int = 10 * 1024 * 1024 * 1024  # a tenant's stored uploads; 0: none
     finetune_max_steps: int = 50_000  # n_epochs x steps per epoch of one fine-tune
     # -- reliability: check order, locked database, leases, shutdown, overload ---------------------
-    auth_failures_per_minute: int = 60  # failed authentications per source address before 429
-    refusal_audit_window_s: float = 60.0  # repeated refusals in a window become one summary record
-    refusal_audit_summary_every: int = 100  # ... or a summary every N repeats, whichever comes first
-    database_busy_timeout_s: float = 5.0  # how long one statement waits for a locked SQLite database
-    job_lease_s: float = 60.0  # a running job's lease; the worker renews it, an expired one is re-claimed
-    shutdown_grace_s: float = 20.0  # SIGTERM: the running batch may finish this long, then is handed back
-    header_read_timeout_s: float = 10.0  # a connection must send its request headers within this
-    max_expected_wait_s: float = 60.0  # a synchronous request that would wait longer gets 429; 0: off
+    auth_failures_per_minute: int = Field(60, ge=1)  # failed authentications per source address before 429
+    refusal_audit_window_s: float = Field(60.0, ge=0)  # repeated refusals in a window become one summary
+    refusal_audit_summary_every: int = Field(100, ge=1)  # ... or a summary every N repeats, whichever is first
+    database_busy_timeout_s: float = Field(5.0, gt=0, le=300)  # how long one statement waits for a lock
+    job_lease_s: float = Field(60.0, ge=1)  # a running job's lease; renewed by its worker, re-claimed once lapsed
+    shutdown_grace_s: float = Field(20.0, ge=0)  # SIGTERM: the running batch may finish this long, then handed back
+    header_read_timeout_s: float = Field(10.0, gt=0)  # a connection must send its request headers within this
+    max_expected_wait_s: float = Field(60.0, ge=0)  # a synchronous request that would wait longer: 429; 0: off
 
 
 @lru_cache(maxsize=1)
