@@ -162,11 +162,12 @@ def embed_watermark(image: Image.Image, image_id: int, key: bytes = DEFAULT_KEY)
 
 def read_watermark(image: Image.Image, key: bytes = DEFAULT_KEY) -> WatermarkReading:
     """Decode the identifier from an image (a PNG or a re-encoded JPEG of a marked image)."""
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
+    rgb = np.asarray(image.convert("RGB"))  # uint8: a float64 copy of a 4096^2 upload is 400 MiB
     if min(rgb.shape[:2]) < MIN_SIZE:
         return WatermarkReading(False, None, 0.0, ())
     shape = rgb.shape[:2]
-    coefficients = _coefficients(_luma(rgb)).reshape(-1)
+    luma = sum(rgb[..., c].astype(np.float32) * w for c, w in enumerate((0.299, 0.587, 0.114)))
+    coefficients = _coefficients(luma).reshape(-1)
     bit_of, chips = _layout(shape[0] // BLOCK, shape[1] // BLOCK, key)
     # Soft decision per coded bit: mean of chip-weighted coefficients, clipped so that one large
     # host coefficient (an edge) cannot outvote the rest.
