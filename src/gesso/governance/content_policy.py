@@ -2,9 +2,12 @@
 
 Two rules, applied to prompts, negative prompts and fine-tuning captions:
 
-- blocked terms: whole-word, case-insensitive matches after a cheap normalisation that undoes the
-  usual obfuscations (accents, look-alike letters, zero-width characters, leetspeak digits,
-  repeated letters, letters spaced or punctuated apart, a plural "s"). Always applied.
+- blocked terms: whole-word, case-insensitive matches of the term's letters after the text is read
+  as a person sees it: invisible characters dropped, look-alike letters of any script folded to
+  their Unicode (UTS #39) prototypes, accents, leetspeak and repeated letters undone, and any
+  separators between the term's letters ignored ("bo mb", "b.o.m.b", "ʙᴏᴍʙ", "b*mb"); a plural
+  "s" may follow. Always applied. The reading, the match and its trade-off (words that together
+  spell a term are refused too) are in `gesso.governance.blocked_terms`.
 - blocked concepts: MiniLM sentence-embedding cosine similarity between the text (and, with
   moderation "auto", each clause and each short window of it) and each listed concept; at or above
   the threshold it is refused. List concepts as short concrete phrases ("a gun", "the Acme logo"):
@@ -21,11 +24,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence
 
 import torch
+
+from gesso.governance.blocked_terms import find_blocked_term
 
 Moderation = Literal["auto", "low"]
 Embedder = Callable[[list[str]], torch.Tensor]  # texts -> (N, D) L2-normalised embeddings
@@ -33,40 +37,6 @@ Embedder = Callable[[list[str]], torch.Tensor]  # texts -> (N, D) L2-normalised 
 MODERATION_LEVELS = ("auto", "low")
 WINDOW_WORDS = 4
 CLAUSE_SPLIT = re.compile(r"[,;:.!?\n]+|\band\b|\bwith\b|\bnext to\b")
-# Digits and symbols people type for letters; "1" is tried both as i and l.
-_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
-         "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
-LEET_I = str.maketrans(_LEET)
-LEET_L = str.maketrans({**_LEET, "1": "l"})
-# Cyrillic and Greek letters that look Latin (NFKD leaves them alone).
-LOOKALIKES = str.maketrans(
-    {
-        "а": "a",
-        "е": "e",
-        "о": "o",
-        "р": "p",
-        "с": "c",
-        "х": "x",
-        "у": "y",
-        "і": "i",
-        "ѕ": "s",
-        "ј": "j",
-        "к": "k",
-        "м": "m",
-        "т": "t",
-        "в": "b",
-        "н": "h",
-        "α": "a",
-        "ο": "o",
-        "ν": "v",
-        "ρ": "p",
-        "τ": "t",
-        "ι": "i",
-        "κ": "k",
-    }
-)
-
-
 @dataclass(frozen=True)
 class ContentPolicy:
     """One tenant's policy. Thresholds are cosine similarities of MiniLM sentence embeddings."""
@@ -100,67 +70,6 @@ class PolicyViolation:
             "matched": self.matched,
             "score": self.score,
         }
-
-
-# -- blocked terms ---------------------------------------------------------------------------------
-
-
-def _collapse_repeats(word: str) -> str:
-    return re.sub(r"(.)\1+", r"\1", word)
-
-
-def normalised_tokens(text: str, leet: dict[int, str] = LEET_I) -> list[str]:
-    """Lower-case word tokens with obfuscation undone (see module docstring)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(
-        c for c in text if not unicodedata.combining(c) and unicodedata.category(c) != "Cf"
-    )
-    text = text.casefold().translate(LOOKALIKES)
-    tokens = []
-    for chunk in re.findall(r"[^\s,.;:?\"'()\[\]{}<>/\\_-]+", text):
-        # "!" and "|" stand for letters inside a word ("k!ll") but are punctuation at its end.
-        chunk = chunk.strip("!|+").translate(leet)
-        tokens += [_collapse_repeats(token) for token in re.findall(r"[^\W_]+", chunk)]
-    return tokens
-
-
-def _spelled_out_runs(tokens: list[str]) -> list[str]:
-    """Letters typed apart ("b o m b", "b.o.m.b") joined back into one string per run."""
-    runs, current = [], []
-    for token in tokens + [""]:
-        if len(token) == 1:
-            current.append(token)
-        else:
-            if len(current) >= 2:
-                runs.append("".join(current))
-            current = []
-    return runs
-
-
-def _term_in_tokens(term: list[str], tokens: list[str]) -> bool:
-    if not term:
-        return False
-    n = len(term)
-    for start in range(len(tokens) - n + 1):
-        window = tokens[start : start + n]
-        if window[:-1] == term[:-1] and window[-1] in (term[-1], term[-1] + "s", term[-1] + "es"):
-            return True
-    joined = "".join(term)
-    return any(token in (joined, joined + "s", joined + "es") for token in tokens)
-
-
-def find_blocked_term(text: str, terms: Sequence[str]) -> str | None:
-    """The first blocked term that `text` contains as whole word(s), or None."""
-    variants = [normalised_tokens(text, LEET_I), normalised_tokens(text, LEET_L)]
-    for term in terms:
-        term_tokens = normalised_tokens(term)
-        joined = "".join(term_tokens)
-        for tokens in variants:
-            if _term_in_tokens(term_tokens, tokens) or any(
-                joined in run for run in _spelled_out_runs(tokens) if joined
-            ):
-                return term
-    return None
 
 
 # -- semantic block-list ---------------------------------------------------------------------------
