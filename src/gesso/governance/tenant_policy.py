@@ -66,7 +66,9 @@ def _policy_item(value: str) -> str:
     return value
 
 
-PolicyItem = Annotated[StrictStr, StringConstraints(max_length=MAX_ITEM_CHARS), AfterValidator(_policy_item)]
+PolicyItem = Annotated[
+    StrictStr, StringConstraints(max_length=MAX_ITEM_CHARS), AfterValidator(_policy_item)
+]
 PolicyList = Annotated[list[PolicyItem], Field(max_length=MAX_LIST_ITEMS)]
 Threshold = Annotated[StrictFloat, Field(gt=0, le=1, allow_inf_nan=False)]
 RetentionDays = Annotated[StrictFloat, Field(gt=0, le=MAX_RETENTION_DAYS, allow_inf_nan=False)]
@@ -89,7 +91,8 @@ class SettingsChange(BaseModel):
 
 
 _LIST_RANGE = (
-    f"must be a list of at most {MAX_LIST_ITEMS} non-empty strings of at most {MAX_ITEM_CHARS} characters"
+    f"must be a list of at most {MAX_LIST_ITEMS} non-empty strings of at most {MAX_ITEM_CHARS}"
+    " characters"
     " of valid Unicode text"
 )
 _DAYS_RANGE = f"must be a positive number of days up to {MAX_RETENTION_DAYS}, or null to keep"

@@ -36,7 +36,9 @@ def encodable_text(value: str) -> str:
 def client_text(max_chars: int, *, strict: bool = True) -> Any:
     """A string type of at most `max_chars` encodable characters (`strict=False` for form fields,
     whose values arrive as strings anyway)."""
-    return Annotated[str, Strict(strict), StringConstraints(max_length=max_chars), AfterValidator(encodable_text)]
+    return Annotated[
+        str, Strict(strict), StringConstraints(max_length=max_chars), AfterValidator(encodable_text)
+    ]
 
 
 PromptText = client_text(MAX_TEXT_CHARS)
@@ -47,7 +49,9 @@ FormNameText = client_text(MAX_NAME_CHARS, strict=False)
 
 def id_path(description: str | None = None) -> Any:
     """A path segment that names a resource: bounded, printable ASCII."""
-    return Annotated[str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN, description=description)]
+    return Annotated[
+        str, Path(max_length=MAX_ID_CHARS, pattern=ID_PATTERN, description=description)
+    ]
 
 
 def id_query(description: str | None = None) -> Any:
@@ -71,4 +75,6 @@ def unix_seconds_query(description: str) -> Any:
 def text_query(max_chars: int, description: str) -> Any:
     """An optional free-text query parameter: bounded, no NUL (a query string is decoded with
     replacement characters, so it never holds a lone surrogate)."""
-    return Annotated[str | None, Query(max_length=max_chars, pattern=r"^[^\x00]*$", description=description)]
+    return Annotated[
+        str | None, Query(max_length=max_chars, pattern=r"^[^\x00]*$", description=description)
+    ]

@@ -193,7 +193,8 @@ def image_content(
     # bounded (and checked to be ASCII) by `image_token_valid`: a malformed token of any length
     # is refused like a forged one, with 401
     token: Annotated[
-        str | None, Query(description=f"Signed, expiring token from a `url` response (at most {MAX_TOKEN_CHARS} characters)")
+        str | None,
+        Query(description=f"Signed, expiring token from a `url` response (at most {MAX_TOKEN_CHARS} characters)"),
     ] = None,
 ) -> Response:
     tenant_id = _authorise_content(request, image_id, token)
