@@ -28,3 +28,13 @@ def test_generation_and_a_fine_tune_together_never_oversubscribe():
             assert applied[-1] * 2 <= budget.total
         assert applied[-1] == 8  # the fine-tune ended: generation gets every core back
     assert applied == [8, 8, 4, 8, 8]
+
+
+def test_the_image_and_fine_tune_workers_of_a_process_share_one_budget():
+    from gesso.engine.finetune_worker import FineTuneWorker
+    from gesso.engine.progress_events import JobEvents
+    from gesso.engine.worker import EmbeddedWorker
+
+    images = EmbeddedWorker(queue=None, pipelines=lambda name: None, events=JobEvents(), max_batch_images=1)
+    fine_tunes = FineTuneWorker(queue=None)
+    assert images.threads is fine_tunes.threads

@@ -23,6 +23,7 @@ import torch
 from gesso.data.dataset_format import read_rows
 from gesso.engine.job_queue import QueueUnavailable
 from gesso.engine.model_resolution import MODEL_BUILD_LOCK
+from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.train.lora_loop import (
     CANCEL,
@@ -85,8 +86,10 @@ class FineTuneWorker:
         poll_seconds: float = 1.0,
         control_every_s: float = 0.2,
         train: Trainer = train_lora,
+        threads: ThreadBudget | None = None,
     ):
         self.queue = queue
+        self.threads = threads or process_thread_budget()
         self.poll_seconds = poll_seconds
         self.control_every_s = control_every_s
         self.train = train
@@ -133,7 +136,8 @@ class FineTuneWorker:
         self.current = job.id
         started = time.perf_counter()
         try:
-            result = self._train(job)
+            with self.threads.running("fine-tune"):
+                result = self._train(job)
             if result.status == "paused" and self._stopping.is_set():
                 log.info("fine-tune %s paused for shutdown at step %d", job.id, result.step)
                 self.queue.release(job.id)  # the next start resumes it first

@@ -71,3 +71,17 @@ class ThreadBudget:
         if len(self._running) > 1:
             log.info("threads: %d each for %s (%d in all)", threads, ", ".join(self._running), self.total)
         return threads
+
+
+_process_budget: ThreadBudget | None = None
+_process_lock = threading.Lock()
+
+
+def process_thread_budget(configured: int | None = None) -> ThreadBudget:
+    """The process's one budget, made on the first call: every worker in a process must share it.
+    `configured` is the `torch_threads` setting; a later call with another value keeps the first."""
+    global _process_budget
+    with _process_lock:
+        if _process_budget is None:
+            _process_budget = ThreadBudget(total_threads(configured))
+        return _process_budget

@@ -16,6 +16,7 @@ from gesso.engine.job_execution import BatchAborted, execute_jobs
 from gesso.engine.job_queue import JobQueue, QueueUnavailable
 from gesso.engine.jobs import ClaimedJob
 from gesso.engine.progress_events import JobEvents, JobFinished, PartialImage
+from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
 from gesso.model.pipeline_gesso import GessoPipeline
 
 log = logging.getLogger("gesso.worker")
@@ -75,8 +76,10 @@ class EmbeddedWorker:
         observer: WorkerObserver | None = None,
         poll_seconds: float = 0.5,
         heartbeat_s: float = 20.0,
+        threads: ThreadBudget | None = None,
     ):
         self.queue = queue
+        self.threads = threads or process_thread_budget()
         self.pipelines = pipelines
         self.events = events
         self.max_batch_images = max(1, max_batch_images)
@@ -231,15 +234,16 @@ class EmbeddedWorker:
 
     def _execute(self, jobs: list[ClaimedJob]) -> dict:
         pipe = self.pipelines(jobs[0].spec.model)
-        return execute_jobs(
-            pipe,
-            jobs,
-            self.max_batch_images,
-            wants_partials=lambda job: self.events.wants_partials(job.id),
-            on_partial=self._publish_partial,
-            on_batch=self.observer.batch,
-            should_abort=self._should_abort,
-        )
+        with self.threads.running("generation"):
+            return execute_jobs(
+                pipe,
+                jobs,
+                self.max_batch_images,
+                wants_partials=lambda job: self.events.wants_partials(job.id),
+                on_partial=self._publish_partial,
+                on_batch=self.observer.batch,
+                should_abort=self._should_abort,
+            )
 
     def _publish_partial(self, job: ClaimedJob, image_index: int, partial_index: int, image: torch.Tensor) -> None:
         data = encode_image(image, job.spec.output_format, job.spec.output_compression)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gesso.engine.device import pick_device
 from gesso.engine.model_registry import shipped_models
 from gesso.engine.pipeline_cache import pipeline_cache_for
+from gesso.engine.thread_budget import process_thread_budget
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
 from gesso.governance.rate_limits import KeyRateLimiter, SourceRateLimiter
@@ -93,6 +94,7 @@ def build_state(settings: Settings) -> ServiceState:
             raise LookupError(f"unknown model {name!r}")
         return cache.get(settings.models_dir / name, settings.default_sampler)
 
+    process_thread_budget(settings.torch_threads)  # before any worker takes its share
     finetuning = open_finetuning(settings, sessions, blobs, pipelines)  # issue 4: `ft:...` names too
     worker = EmbeddedWorker(
         governance.stamping(queue),
