@@ -7,9 +7,10 @@ Both the text and each term go through the same reading:
    (look-alike letters of any script, small capitals, letters with strokes or hooks), marks dropped.
 2. ASCII art for letters: `()`, `[]`, `{}` read as o; `|\\/|` and `/\\/\\` as m, `\\/\\/` as w,
    `\\/` as v, `/\\` as a, `|<` as k, `|)` as d, `|-|` as h, `|_|` as u.
-3. Leetspeak: 0 o, 1 i (and, in a second reading, l), 3 e, 4 a, 5 s, 7 t, 8 b, @ a, $ s; inside a
-   word also ! i, | l, + t (at a word's edge those are punctuation). A number of two or more
-   digits alone ("2024", the "15" of "4.15") stays a number.
+3. Leetspeak: 0 o, 1 i, 3 e, 4 a, 5 s, 7 t, 8 b, @ a, $ s; inside a word also ! i, | l, + t
+   (at a word's edge those are punctuation). A number of two or more digits alone ("2024", the
+   "15" of "4.15") stays a number. A second reading takes every 1 and every capital I as l
+   ("ki11", "kiII"); one text is not read with some of them as i and others as l.
 4. What is left is letters (any character Unicode calls a letter or a digit), masks (`*`, `?`,
    `#`, `_`) and separators (everything else: spaces, line breaks, punctuation, symbols, visible
    blanks such as the braille blank U+2800). Separators and masks are dropped and the letters
@@ -19,16 +20,17 @@ A term matches when its letters appear in that letter sequence starting where a 
 ending where a word ends (a plural "s" or "es" may follow). So, for the term "bomb":
 
 - refused: "bomb", "BOMBS", "a-bomb", "bo mb", "bo-mb", "bo_mb", "bo\\nmb", "b.o.m.b", "b o m b",
-  "b()mb", "b0mb", "ʙᴏᴍʙ", "bøɓm"-style look-alikes, "b\\u200bomb", "tomb bomb";
+  "b()mb", "b0mb", "ʙᴏᴍʙ", "bømb", "ɓomb", "b\\u200bomb", "b\\u2800omb", "tomb bomb";
 - allowed: "bomber jacket", "bombay", "a bombastic speech", "tombomb" (no word starts at its b).
 
 A mask may also stand for one hidden letter inside a term ("b*mb", "k*ll", "n*rve ag*nt"): never
-the first or last letter, and at most one hidden letter per four letters of the term.
+the first or last letter, and at most one hidden letter per four letters of the term ("b**b"
+could as well be "boob", "*omb" could be "tomb").
 
 The trade-off: since separators between a term's letters are ignored, whole words that together
 spell a term are refused too ("an al" for a term "anal"; "the rapist" for "therapist"). That is
 the price of refusing "bo mb" and "b.o.m.b"; a word that merely contains a term ("skill",
-"bomber") is still allowed. Tenants should list terms, not fragments a normal word starts with.
+"bomber") is still allowed.
 
 Cost: terms are indexed by their first letter and the next letter the text shows, so a
 4,000-character prompt against a few hundred terms takes milliseconds; no regular expression is
@@ -40,6 +42,7 @@ the term being searched, rather than let through unchecked.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -57,7 +60,8 @@ _ASCII_ART = {
     "()": "o", "[]": "o", "{}": "o", "\\/": "v", "/\\": "a", "|<": "k", "|)": "d",
 }
 _ART = re.compile("|".join(re.escape(k) for k in sorted(_ASCII_ART, key=len, reverse=True)))
-_WORDISH = re.compile("(?:[^\\W_]|[" + re.escape("".join(k for k in _LEET if not k.isalnum())) + "])+")
+_LEET_SYMBOLS = re.escape("".join(k for k in _LEET if not k.isalnum()))
+_WORDISH = re.compile(f"(?:[^\\W_]|[{_LEET_SYMBOLS}])+")
 MASKS = frozenset("*?#_")
 # Steps of the mask search (below) one text may take. Ordinary prompts take a few hundred; only a
 # text built to make long, look-alike terms almost match at every word needs more, and is refused.
@@ -145,8 +149,8 @@ class _Term:
 
 @dataclass
 class _Index:
-    """Terms by their first letter and the letter a text shows next: `shown[q][(a, b)]` holds the
-    terms whose first letter is a and whose letter q+1 is b (q letters hidden by masks before it)."""
+    """Terms by their first letter and the letter a text shows next: `shown[q][(a, b)]` holds
+    the terms whose first letter is a and whose letter q+1 is b (q letters hidden before it)."""
 
     single: dict[str, list[_Term]]
     shown: dict[int, dict[tuple[str, str], list[_Term]]]
@@ -257,12 +261,15 @@ def find_blocked_term(text: str, terms: Sequence[str]) -> str | None:
         return None
     index = _compile(tuple(terms))
     prepared = _prepared(text)
-    readings = (LEET_I, LEET_L) if "1" in prepared else (LEET_I,)  # they differ only at a 1
+    readings = [(prepared, LEET_I)]
+    compatible = unicodedata.normalize("NFKC", text)
+    if "1" in prepared or "I" in compatible:  # the second reading differs only there
+        readings.append((_prepared(compatible.replace("I", "l")), LEET_L))
     steps = [MASK_SEARCH_STEPS]
     hits = []
-    for leet in readings:
+    for reading, leet in readings:
         try:
-            hit = _first_match(index, _sequence(prepared, leet), steps)
+            hit = _first_match(index, _sequence(reading, leet), steps)
         except _SearchTooLong as too_long:  # refused rather than let through unchecked
             return too_long.term.text
         if hit is not None:

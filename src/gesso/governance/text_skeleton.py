@@ -83,7 +83,9 @@ def is_default_ignorable(char: str) -> bool:
     cp = ord(char)
     if _in(_OTHER_DEFAULT_IGNORABLE, cp) or _in(_VARIATION_SELECTORS, cp):
         return True
-    return unicodedata.category(char) == "Cf" and not char.isspace() and not _in(_VISIBLE_FORMAT, cp)
+    if unicodedata.category(char) != "Cf" or char.isspace():
+        return False
+    return not _in(_VISIBLE_FORMAT, cp)
 
 
 def strip_default_ignorables(text: str) -> str:
@@ -176,7 +178,7 @@ def fold_char(char: str) -> str:
 
 
 def fold(text: str) -> str:
-    """`text` as the letters a reader sees: ignorables gone, NFKC, confusables folded, lower case."""
+    """`text` as a reader sees it: ignorables gone, NFKC, case folded, confusables folded."""
     text = unicodedata.normalize("NFKC", strip_default_ignorables(text))
     if text.isascii():
         return text.lower()
