@@ -4,6 +4,7 @@ tests, plus helpers to make tenants and keys straight in its database."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,23 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     proc.start()
     yield proc
     proc.stop()
+    server_errors = answers_of_5xx(proc.log())
+    assert not server_errors, f"the shared server answered 5xx during the run: {server_errors[:5]}"
+
+
+def answers_of_5xx(log: str) -> list[dict]:
+    """The request lines of a server's JSON log whose answer was a 5xx (readiness aside: `/readyz`
+    answers 503 while the server starts and stops, which is its job)."""
+    found = []
+    for line in log.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(record, dict) and isinstance(record.get("status"), int) and record["status"] >= 500
+                and record.get("path") != "/readyz"):
+            found.append({key: record.get(key) for key in ("method", "path", "status", "request_id")})
+    return found
 
 
 @pytest.fixture(scope="session")

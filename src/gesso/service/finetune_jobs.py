@@ -17,7 +17,7 @@ from gesso.engine.model_resolution import is_fine_tuned
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState
 from gesso.service.errors import ApiError, not_found
-from gesso.service.finetune_policy import enforce_finetune_policy
+from gesso.service.content_policy_enforcement import enforce_content_policy
 from gesso.service.finetune_schemas import FineTuningJobCreate, Hyperparameters
 from gesso.store.file_records import FINE_TUNE_PURPOSE, find_file
 from gesso.store.finetune_queue import config_without_paths, remove_job_data
@@ -57,7 +57,7 @@ def create_job(state: ServiceState, principal: Principal, body: FineTuningJobCre
         tenant_name = session.get(Tenant, principal.tenant_id).name
     config = _run_config(state, body, hyper, training)
     # the texts a job adds to every caption and to the model's public name
-    enforce_finetune_policy(state, principal, [("hyperparameters.trigger", config.trigger), ("suffix", suffix)])
+    enforce_content_policy(state, principal, [("hyperparameters.trigger", config.trigger), ("suffix", suffix)])
     if not config.trigger and (training.uncaptioned_count or (validation and validation.uncaptioned_count)):
         raise BadRequest(
             f"{training.uncaptioned_count} training image(s) have no caption: set hyperparameters.trigger",

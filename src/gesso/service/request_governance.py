@@ -4,12 +4,11 @@ record) and model approval (a pending fine-tuned model serves only its creator: 
 
 from __future__ import annotations
 
-from gesso.governance.audit_events import key_actor, record_policy_violation
 from gesso.governance.authorisation import Principal
-from gesso.governance.content_policy import check_texts
 from gesso.governance.model_approval import model_usable
 from gesso.governance.tenant_policy import tenant_settings
 from gesso.service.app_state import ServiceState
+from gesso.service.content_policy_enforcement import enforce_content_policy
 from gesso.service.errors import ApiError
 
 
@@ -33,16 +32,4 @@ def enforce_request_governance(
             403, f"model {model!r} is pending approval by an admin of your organisation",
             type="permission_error", param="model", code="model_not_approved",
         )
-    policy = settings.content_policy()
-    if not policy.blocked_terms and not policy.blocked_concepts:
-        return
-    embed = state.governance.embedder() if policy.blocked_concepts else None
-    violation = check_texts(texts, policy, "low" if moderation == "low" else "auto", embed)
-    if violation is None:
-        return
-    text = next((t for f, t in texts if f == violation.field), "") or ""
-    record_policy_violation(
-        state.governance.audit, principal.tenant_id, key_actor(principal.key_id),
-        violation.audit_details(), text, settings.prompt_mode,
-    )
-    raise ApiError(400, violation.message, param=violation.field, code="content_policy_violation")
+    enforce_content_policy(state, principal, texts, moderation=moderation or "auto", settings=settings)

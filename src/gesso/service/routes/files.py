@@ -4,6 +4,7 @@ preview (Gesso extension) and delete (refused while models trained on the file e
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,10 +20,10 @@ from gesso.service import finetune_audit
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
 from gesso.service.content_disposition import attachment_disposition
+from gesso.service.content_policy_enforcement import enforce_content_policy
 from gesso.service.dataset_uploads import check_upload, read_file_upload, upload_rejected_response
 from gesso.service.errors import ApiError, not_found
 from gesso.service.finetune_bodies import file_body
-from gesso.service.finetune_policy import enforce_finetune_policy
 from gesso.service.finetune_schemas import FileBody, FileDeleted, FileList, cursor_page
 from gesso.service.finetuning_state import upload_limits
 from gesso.service.job_waiting import base_url
@@ -74,7 +75,7 @@ async def upload_file(
             checked = await run_in_threadpool(check_upload, upload, upload_limits(state.settings), image_limits)
         except UploadRejected as exc:
             return upload_rejected_response(exc)
-        await run_in_threadpool(enforce_finetune_policy, state, principal, checked.captions, "file")
+        await run_in_threadpool(partial(enforce_content_policy, param="file"), state, principal, checked.captions)
         data = await run_in_threadpool(upload.path.read_bytes)
         try:
             record = await run_in_threadpool(
