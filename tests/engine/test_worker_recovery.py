@@ -38,10 +38,10 @@ def pipelines_of(tiny_pipeline):
     return lambda name: tiny_pipeline
 
 
-def wait_for_status(queue, job_id: str, wanted: set[str], timeout: float = 30.0) -> Job:
+def wait_for_status(jobs, job_id: str, wanted: set[str], timeout: float = 30.0) -> Job:
     deadline = time.monotonic() + timeout
     while True:
-        with queue.sessions() as session:
+        with jobs.sessions() as session:
             job = session.get(Job, job_id)
         if job.status in wanted or time.monotonic() > deadline:
             return job
@@ -111,17 +111,17 @@ class FineTuneQueueThatCannotWrite:
 
 
 def test_a_failed_write_neither_fails_the_fine_tune_nor_ends_its_worker():
-    queue = FineTuneQueueThatCannotWrite()
-    worker = FineTuneWorker(queue, poll_seconds=0.05)
+    fine_tunes = FineTuneQueueThatCannotWrite()
+    worker = FineTuneWorker(fine_tunes, poll_seconds=0.05)
 
     def train(job):
-        queue.record(job.id, None)  # the loop's first event cannot be stored
+        fine_tunes.record(job.id, None)  # the loop's first event cannot be stored
 
     worker._train = train  # the real loop needs a model; the write is what is under test
     worker.start()
     try:
-        assert queue.claimed.wait(10)
+        assert fine_tunes.claimed.wait(10)
         assert worker.alive
     finally:
         worker.stop(timeout=5)
-    assert queue.released == [("ftjob_a", "The database could not be written")]
+    assert fine_tunes.released == [("ftjob_a", "The database could not be written")]

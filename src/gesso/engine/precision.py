@@ -9,6 +9,7 @@ than fp32 at every batch size, so such a CPU never uses it unless the operator f
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -100,14 +101,13 @@ def measure_bf16_threshold(
     """The smallest batch in `batches` from which `forward(batch)` under bf16 autocast beats fp32
     at that size and every larger one measured; None when bf16 never wins. fp32 and bf16 are
     timed in turn at each size, after one warm-up call of each."""
+    def under_bf16(batch: int) -> object:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return forward(batch)
+
     faster: dict[int, bool] = {}
     for batch in batches:
-        fp32 = lambda: forward(batch)  # noqa: E731
-
-        def bf16() -> object:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return forward(batch)
-
+        fp32, bf16 = functools.partial(forward, batch), functools.partial(under_bf16, batch)
         fp32(), bf16()
         bf16_s, fp32_s = _median_seconds(bf16, repeats, clock), _median_seconds(fp32, repeats, clock)
         faster[batch] = bf16_s < (1 - CALIBRATION_MARGIN) * fp32_s

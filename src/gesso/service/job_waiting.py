@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from gesso.engine.progress_events import JobFinished, PartialImage
+from gesso.engine.progress_events import PartialImage
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.draining import RETRY_AFTER_S
