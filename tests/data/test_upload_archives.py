@@ -318,7 +318,7 @@ def no_member_written(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a member was written before the refusal")
 
-    monkeypatch.setattr(module, "_copy_limited", refuse)
+    monkeypatch.setattr(module, "copy_limited", refuse)
 
 
 @pytest.mark.parametrize("listed", [False, True])
@@ -340,8 +340,8 @@ def test_members_not_named_in_the_metadata_are_never_written(tmp_path, monkeypat
     import gesso.data.upload_archives as module
 
     written: list[str] = []
-    copy = module._copy_limited
-    monkeypatch.setattr(module, "_copy_limited", lambda src, target, *a: (written.append(target.name), copy(src, target, *a)))
+    copy = module.copy_limited
+    monkeypatch.setattr(module, "copy_limited", lambda src, target, *a: (written.append(target.name), copy(src, target, *a)))
     files = good_files(2) | {"README.txt": b"hello", "thumbs/red.png": png("red")}
     stored = store_upload(write_zip(tmp_path / "up.zip", files), tmp_path / "zip")
     assert sorted(written) == ["green.png", "metadata.jsonl", "red.png"] and stored.image_count == 2

@@ -12,13 +12,10 @@ that is renamed into place only when the whole upload is good.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bz2
 import contextlib
 import gzip
 import hashlib
-import io
 import json
 import lzma
 import re
@@ -32,39 +29,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
-from PIL import Image, ImageOps
-
 from gesso.data.dataset_format import METADATA_FILE, DatasetRow
+from gesso.data.dataset_previews import preview_grid
+from gesso.data.jsonl_uploads import extract_jsonl
+from gesso.data.upload_budget import (
+    CHUNK,
+    ArchiveLimits,
+    ExpansionBudget,
+    UploadRefused,
+    copy_limited,
+)
 from gesso.data.validation import ImageLimits, RowProblem, safe_relative_path, validate_dataset
 
-MiB = 1024 * 1024
-CHUNK = 1 * MiB
-IMAGE_FIELDS = ("image", "b64_json")
-CAPTION_FIELDS = ("text", "caption")
 SKIPPED_FOLDERS = ("__MACOSX",)  # resource forks that macOS adds to every zip it makes
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Limits on an upload; a value over any of them refuses the whole upload."""
-
-    max_upload_bytes: int = 512 * MiB
-    max_members: int = 10_000
-    max_member_bytes: int = 32 * MiB
-    max_total_bytes: int = 1024 * MiB
-    # uncompressed / compressed; PNG and JPEG barely compress, so a large ratio means a bomb
-    max_ratio: float = 100.0
-    ratio_floor_bytes: int = 1 * MiB  # small members (metadata.jsonl) may compress well
-    # the whole archive: all members together may expand to the floor, or to this ratio beyond it
-    # (many small members of zeros pass every per-member check; their sum does not)
-    max_archive_ratio: float = 20.0
-    archive_ratio_floor_bytes: int = 8 * MiB
-    max_unlisted_members: int = 64  # members metadata.jsonl does not name (never extracted)
-
-    def expansion_allowed(self, upload_bytes: int) -> int:
-        """Bytes an upload of `upload_bytes` may expand to, all members together."""
-        by_ratio = max(self.archive_ratio_floor_bytes, int(self.max_archive_ratio * upload_bytes))
-        return min(self.max_total_bytes, by_ratio)
 
 
 @dataclass(frozen=True)
@@ -89,10 +66,6 @@ class UploadRejected(ValueError):
     def summary(self) -> str:
         lines = [f"{len(self.problems)} problem(s) in the upload:"]
         return "\n".join(lines + [f"  {p}" for p in self.problems])
-
-
-class _Fatal(Exception):
-    """An archive-level problem that stops reading at once (bomb, corrupt container)."""
 
 
 def store_upload(
@@ -127,10 +100,10 @@ def store_upload(
     tmp = dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:8]}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        extract = {"zip": _extract_zip, "tar": _extract_tar, "jsonl": _extract_jsonl}[kind]
+        extract = {"zip": _extract_zip, "tar": _extract_tar, "jsonl": extract_jsonl}[kind]
         try:
             problems, line_map = extract(upload, tmp, limits)
-        except _Fatal as exc:
+        except UploadRefused as exc:
             raise UploadRejected([RowProblem(None, None, str(exc))]) from None
         report = validate_dataset(tmp, image_limits, require_captions=not trigger)
         problems += [_upload_line(p, line_map) for p in report.problems]
@@ -159,21 +132,6 @@ def detect_upload_kind(upload: Path) -> str | None:
     return None
 
 
-def preview_grid(root: Path, rows: list[DatasetRow], tile: int = 64, columns: int = 4, pad: int = 2) -> bytes:
-    """PNG bytes of a grid of the rows' images, each fitted into a `tile`-pixel square."""
-    count = max(1, len(rows))
-    columns = min(columns, count)
-    lines = (count + columns - 1) // columns
-    grid = Image.new("RGB", (columns * (tile + pad) + pad, lines * (tile + pad) + pad), "white")
-    for i, row in enumerate(rows):
-        with Image.open(root / row.file_name) as image:
-            thumb = ImageOps.fit(image.convert("RGB"), (tile, tile))
-        grid.paste(thumb, (pad + (i % columns) * (tile + pad), pad + (i // columns) * (tile + pad)))
-    out = io.BytesIO()
-    grid.save(out, format="PNG")
-    return out.getvalue()
-
-
 # -- archives ------------------------------------------------------------------------------------
 
 ExtractResult = tuple[list[RowProblem], dict[int, int]]
@@ -183,7 +141,7 @@ def _extract_zip(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
     try:
         archive = zipfile.ZipFile(upload)
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise _Fatal("not a valid zip archive") from None
+        raise UploadRefused("not a valid zip archive") from None
     upload_bytes = upload.stat().st_size
     with archive:
         infos = [i for i in archive.infolist() if not _skipped(i.filename)]
@@ -205,7 +163,7 @@ def _extract_zip(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
         listed = _listed_names(_read_zip_metadata(archive, wanted[meta], limits)) if meta is not None else set()
         chosen = _chosen(inners, listed, limits)
         root.mkdir()
-        budget = _Budget(limits.expansion_allowed(upload_bytes))
+        budget = ExpansionBudget(limits.expansion_allowed(upload_bytes))
         for index in chosen:
             info, target = wanted[index], root.joinpath(*inners[index].parts)
             try:
@@ -225,9 +183,9 @@ def _read_zip_metadata(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: 
         with archive.open(info) as src:
             data = src.read(bound + 1)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
-        raise _Fatal("metadata.jsonl is corrupt or unsupported") from None
+        raise UploadRefused("metadata.jsonl is corrupt or unsupported") from None
     if len(data) > bound:
-        raise _Fatal("metadata.jsonl expands past its declared size (archive bomb)")
+        raise UploadRefused("metadata.jsonl expands past its declared size (archive bomb)")
     return data
 
 
@@ -246,7 +204,7 @@ def _zip_member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> tuple[P
     if info.file_size > limits.max_member_bytes:
         return None, f"archive member is {info.file_size} bytes, over the {limits.max_member_bytes} byte limit"
     if info.file_size > limits.ratio_floor_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-        raise _Fatal(f"archive member {info.filename} compresses more than {limits.max_ratio:g}:1 (archive bomb)")
+        raise UploadRefused(f"archive member {info.filename} compresses more than {limits.max_ratio:g}:1 (archive bomb)")
     return rel, None
 
 
@@ -263,7 +221,7 @@ def _extract_tar(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
             declared += member.size if member.isreg() else 0
             _check_totals(len(members), declared, limits)
             if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * upload_bytes:
-                raise _Fatal(f"the archive expands more than {limits.max_ratio:g}:1 (archive bomb)")
+                raise UploadRefused(f"the archive expands more than {limits.max_ratio:g}:1 (archive bomb)")
             _check_expansion(declared, upload_bytes, limits)
             _keep_metadata(archive, member, metadata, limits)
     problems: list[RowProblem] = []
@@ -281,22 +239,22 @@ def _extract_tar(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResu
     listed = _listed_names(metadata.get(rels[meta], b"")) if meta is not None else set()
     targets = {wanted[i]: root.joinpath(*inners[i].parts) for i in _chosen(inners, listed, limits)}
     root.mkdir()
-    budget = _Budget(limits.expansion_allowed(upload_bytes))
+    budget = ExpansionBudget(limits.expansion_allowed(upload_bytes))
     with _open_tar(upload, limits) as archive:
         for index, member in enumerate(_tar_members(archive)):
             if (target := targets.get(index)) is None:
                 continue
             if (member.name, member.size) != (members[index].name, members[index].size):
-                raise _Fatal("the archive changed while it was read")
+                raise UploadRefused("the archive changed while it was read")
             src = archive.extractfile(member)
             if src is None:
-                raise _Fatal("corrupt tar archive")
+                raise UploadRefused("corrupt tar archive")
             with src:
                 try:
                     _write_member(src, target, member.name, min(limits.max_member_bytes, member.size), budget,
                                   problems)
                 except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
-                    raise _Fatal("corrupt tar archive") from None
+                    raise UploadRefused("corrupt tar archive") from None
     return problems, {}
 
 
@@ -308,12 +266,12 @@ def _keep_metadata(archive: tarfile.TarFile, member: tarfile.TarInfo, kept: dict
     if rel is None or rel.name != METADATA_FILE or len(rel.parts) > 2 or not member.isreg():
         return
     if member.size + sum(len(v) for v in kept.values()) > limits.max_member_bytes:
-        raise _Fatal(f"the archive's metadata.jsonl files are over the {limits.max_member_bytes} byte limit")
+        raise UploadRefused(f"the archive's metadata.jsonl files are over the {limits.max_member_bytes} byte limit")
     src = archive.extractfile(member)
     try:
         data = src.read(member.size + 1) if src is not None else b""
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
-        raise _Fatal("corrupt tar archive") from None
+        raise UploadRefused("corrupt tar archive") from None
     kept.setdefault(rel, data[: member.size])
 
 
@@ -337,7 +295,7 @@ def _open_tar(upload: Path, limits: ArchiveLimits) -> Iterator[tarfile.TarFile]:
         try:
             archive = tarfile.open(fileobj=_CountedReader(inner, allowed), mode="r|")
         except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
-            raise _Fatal("not a valid tar archive") from None
+            raise UploadRefused("not a valid tar archive") from None
         with archive:
             yield archive
 
@@ -348,7 +306,7 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
             if not _skipped(member.name):
                 yield member
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError):
-        raise _Fatal("corrupt tar archive") from None
+        raise UploadRefused("corrupt tar archive") from None
 
 
 class _CountedReader:
@@ -363,7 +321,7 @@ class _CountedReader:
         data = self.inner.read(want)
         self.left -= len(data)
         if self.left < 0:
-            raise _Fatal("the archive expands to more bytes than allowed (archive bomb)")
+            raise UploadRefused("the archive expands to more bytes than allowed (archive bomb)")
         return data
 
 
@@ -387,16 +345,16 @@ def _tar_member_problem(member: tarfile.TarInfo, limits: ArchiveLimits) -> tuple
 def _check_expansion(declared_bytes: int, upload_bytes: int, limits: ArchiveLimits) -> None:
     """The whole-archive ratio: refuse from the headers an upload that would expand past it."""
     if declared_bytes > limits.expansion_allowed(upload_bytes):
-        raise _Fatal(
+        raise UploadRefused(
             f"the archive expands to {declared_bytes} bytes from {upload_bytes}: more than "
             f"{limits.max_archive_ratio:g}:1 past {limits.archive_ratio_floor_bytes} bytes (archive bomb)")
 
 
 def _check_totals(members: int, declared_bytes: int, limits: ArchiveLimits) -> None:
     if members > limits.max_members:
-        raise _Fatal(f"the archive has more than {limits.max_members} members")
+        raise UploadRefused(f"the archive has more than {limits.max_members} members")
     if declared_bytes > limits.max_total_bytes:
-        raise _Fatal(f"the archive expands to more than {limits.max_total_bytes} bytes (archive bomb)")
+        raise UploadRefused(f"the archive expands to more than {limits.max_total_bytes} bytes (archive bomb)")
 
 
 def _skipped(name: str) -> bool:
@@ -450,128 +408,20 @@ def _chosen(inners: list[PurePosixPath | None], listed: set[PurePosixPath], limi
     unlisted = sum(1 for inner in inners if inner is not None and inner not in keep)
     # without a metadata.jsonl nothing is extracted and validation says what is missing
     if unlisted > limits.max_unlisted_members and PurePosixPath(METADATA_FILE) in inners:
-        raise _Fatal(f"{unlisted} archive members are not named in metadata.jsonl (at most "
+        raise UploadRefused(f"{unlisted} archive members are not named in metadata.jsonl (at most "
                      f"{limits.max_unlisted_members} may be; they are never extracted)")
     return chosen
 
 
-class _Budget:
-    """Bytes still allowed across all members of one upload."""
-
-    def __init__(self, total: int):
-        self.left = total
-
-    def take(self, n: int) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise _Fatal("the archive expands to more bytes than allowed (archive bomb)")
-
-
 def _write_member(
-    src: BinaryIO, target: Path, name: str, max_bytes: int, budget: _Budget, problems: list[RowProblem]
+    src: BinaryIO, target: Path, name: str, max_bytes: int, budget: ExpansionBudget, problems: list[RowProblem]
 ) -> None:
     """Copy one member, refusing more than `max_bytes` (its declared size, within the member limit)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        _copy_limited(src, target, max_bytes, budget)
+        copy_limited(src, target, max_bytes, budget)
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         problems.append(RowProblem(None, name, "path clashes with another archive member"))
-
-
-def _copy_limited(src: BinaryIO, target: Path, max_bytes: int, budget: _Budget) -> None:
-    written = 0
-    # "xb": an archive can never overwrite a file it wrote before (or anything else)
-    with open(target, "xb") as out:
-        while chunk := src.read(CHUNK):
-            written += len(chunk)
-            if written > max_bytes:
-                raise _Fatal(f"an archive member expands past {max_bytes} bytes, its declared size or the "
-                             "member limit (archive bomb)")
-            budget.take(len(chunk))
-            out.write(chunk)
-
-
-# -- JSONL: one {"image": <base64>, "text": <caption>} object per line ---------------------------------
-
-def _extract_jsonl(upload: Path, root: Path, limits: ArchiveLimits) -> ExtractResult:
-    """Decode every line's image into `images/`, write metadata.jsonl; map its lines to the upload's."""
-    problems: list[RowProblem] = []
-    rows: list[DatasetRow] = []
-    line_map: dict[int, int] = {}
-    budget = _Budget(limits.expansion_allowed(upload.stat().st_size))
-    max_line = limits.max_member_bytes * 4 // 3 + 64 * 1024
-    (root / "images").mkdir(parents=True)
-    with open(upload, "rb") as fh:
-        for number, raw in _numbered_lines(fh, max_line):
-            if raw is None:
-                problems.append(RowProblem(number, None, f"line is longer than {max_line} bytes"))
-                continue
-            if not raw.strip():
-                continue
-            if len(rows) + len(problems) >= limits.max_members:
-                raise _Fatal(f"the upload has more than {limits.max_members} lines")
-            try:
-                file_name, data, row = _parse_jsonl_row(raw, number)
-            except ValueError as exc:
-                problems.append(RowProblem(number, None, str(exc)))
-                continue
-            budget.take(len(data))
-            (root / file_name).write_bytes(data)
-            rows.append(row)
-            line_map[len(rows)] = number
-    with open(root / METADATA_FILE, "w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
-    return problems, line_map
-
-
-def _parse_jsonl_row(raw: bytes, number: int) -> tuple[str, bytes, DatasetRow]:
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError("not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    encoded = next((obj.pop(k) for k in IMAGE_FIELDS if k in obj), None)
-    if not isinstance(encoded, str) or not encoded:
-        raise ValueError("missing 'image' (a base64 string)")
-    if encoded.startswith("data:"):
-        encoded = encoded.partition(",")[2]
-    try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("'image' is not valid base64") from None
-    caption = next((obj.pop(k) for k in CAPTION_FIELDS if k in obj), "")
-    if caption is None:
-        caption = ""
-    if not isinstance(caption, str):
-        raise ValueError("'text' must be a string")
-    obj.pop("file_name", None)  # names are ours: an upload never picks a path
-    file_name = f"images/{number:06d}{_extension(data)}"
-    return file_name, data, DatasetRow(line=number, file_name=file_name, text=caption.strip(), extra=obj)
-
-
-def _numbered_lines(fh: BinaryIO, max_line: int):
-    """Yield (line number, bytes) with bounded memory; an over-long line yields (number, None)."""
-    number = 0
-    while True:
-        raw = fh.readline(max_line + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > max_line and not raw.endswith(b"\n"):
-            while (rest := fh.readline(CHUNK)) and not rest.endswith(b"\n"):
-                pass
-            yield number, None
-            continue
-        yield number, raw
-
-
-def _extension(data: bytes) -> str:
-    signatures: dict[bytes, str] = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"GIF8": ".gif", b"BM": ".bmp"}
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ".webp"
-    return next((ext for magic, ext in signatures.items() if data.startswith(magic)), ".bin")
 
 
 # -- after validation ----------------------------------------------------------------------------
