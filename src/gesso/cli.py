@@ -243,12 +243,12 @@ def _load_config(path: Path, cls: type, overrides: dict):
         fail(str(exc))
 
 
-# -- server, tenants and keys (issue 3) --------------------------------------------------------
+# -- server, tenants and keys --------------------------------------------------------
 keys_app = typer.Typer(help="API keys: create them (the secret is shown once).", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants: the unit of isolation for keys, jobs and images.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
-register_governance_commands(app, keys_app, tenants_app)  # audit, provenance, retention, erase (issue 5)
+register_governance_commands(app, keys_app, tenants_app)  # audit, provenance, retention, erase
 
 
 @app.command()
@@ -283,7 +283,7 @@ def tenants_create(
             tenant = create_tenant(session, name, images_per_day)
     except ValueError as exc:
         fail(str(exc))
-    record_cli_event("tenant", tenant.id, tenant.id)  # issue 5: audited
+    record_cli_event("tenant", tenant.id, tenant.id)  # audited
     typer.echo(tenant.id)
 
 
@@ -304,10 +304,10 @@ def keys_create(
         key, secret = issue_key_for_tenant(sessions, tenant, role, name=name, rate_limit_per_minute=rate_limit)
     except ValueError as exc:
         fail(str(exc))
-    record_cli_event("key", key.tenant_id, key.id, role=key.role)  # issue 5: audited
+    record_cli_event("key", key.tenant_id, key.id, role=key.role)  # audited
     typer.echo(secret)
 
-# -- fine-tuning (issue 4) -----------------------------------------------------------------------
+# -- fine-tuning -----------------------------------------------------------------------
 finetune_app = typer.Typer(help="Fine-tuning: LoRA adapters on your own images.", no_args_is_help=True)
 app.add_typer(finetune_app, name="finetune")
 SUFFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"

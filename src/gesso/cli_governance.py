@@ -1,5 +1,5 @@
 """`gesso audit ...`, `gesso provenance verify`, `gesso retention sweep`, `gesso keys rotate-master`,
-`gesso keys revoke`, `gesso tenants erase` (issue 5). Thin over `governance`; bad input exits 2
+`gesso keys revoke`, `gesso tenants erase`. Thin over `governance`; bad input exits 2
 with one line, a tampered audit log exits 1."""
 
 from __future__ import annotations

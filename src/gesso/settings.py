@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     default_steps: int = 12
     default_guidance: float = 4.0
     default_sampler: str = "dpm"  # DPM-Solver++ at 12 steps matches Euler at 20 (model card)
-    # -- server (issue 3) ------------------------------------------------------------------
+    # -- server ------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None  # default: sqlite:///<data_dir>/gesso.db (WAL)
@@ -50,13 +50,13 @@ class Settings(BaseSettings):
     # invalid_host. Empty: localhost, 127.0.0.1, ::1, the bind host and public_base_url's host.
     allowed_hosts: list[str] = []
     api_docs: bool = False  # `/docs`, `/redoc` from assets the fastapi-offline package ships (no CDN)
-    # -- governance (issue 5) --------------------------------------------------------------
+    # -- governance --------------------------------------------------------------
     egress_mode: str = "strict"  # strict (block and audit) | monitor (audit only)
     egress_allowed_endpoints: list[str] = []  # "host:port" of the database, object store, cluster
     audit_checkpoint_every: int = 100  # sign a checkpoint after every N audit records
     master_key_file: Path | None = None  # default: <data_dir>/keys/master.key; or GESSO_MASTER_KEY
     retention_sweep_every_s: float = 3600.0  # how often the server applies retention; 0 turns it off
-    # -- fine-tuning (issue 4) -------------------------------------------------------------
+    # -- fine-tuning -------------------------------------------------------------
     finetune_upload_max_bytes: int = 512 * 1024 * 1024  # a fine-tune upload (zip, tar, JSONL)
     finetune_upload_max_members: int = 10_000  # files in an archive, lines in a JSONL upload
     finetune_upload_max_total_bytes: int = 1024 * 1024 * 1024  # uncompressed, all members together

@@ -2,7 +2,7 @@
 way. Each takes the `AuditLog` and writes one record; none puts content (image bytes, upload
 bytes, prompt text unless the tenant keeps prompts) into a record.
 
-For the fine-tuning API (issue 4): call `record_file_uploaded`, `record_file_deleted`,
+For the fine-tuning API: call `record_file_uploaded`, `record_file_deleted`,
 `record_fine_tune_started` and `record_model_approved` from the routes that do these things.
 """
 

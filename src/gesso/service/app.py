@@ -9,14 +9,14 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from gesso.service.app_state import build_state
-from gesso.service.upload_body_limits import RouteBodyLimits  # issue 4
+from gesso.service.upload_body_limits import RouteBodyLimits
 from gesso.service.errors import install_error_handlers
 from gesso.service.request_context import RequestContextMiddleware
 from gesso.service.routes import health, images, jobs, models
-from gesso.service.routes import files, fine_tuning  # fine-tuning API (issue 4)
-from gesso.service.routes import console, image_library, me  # web console (issue 6)
-from gesso.service.routes import organization_keys, usage  # console's admin page (issue 6)
-from gesso.service.routes import audit, organization, provenance  # governance (issue 5)
+from gesso.service.routes import files, fine_tuning  # fine-tuning API
+from gesso.service.routes import console, image_library, me  # web console
+from gesso.service.routes import organization_keys, usage  # console's admin page
+from gesso.service.routes import audit, organization, provenance  # governance
 from gesso.service.governance_lifecycle import start_governance
 from gesso.service.refusal_audit import RefusalAuditMiddleware
 from gesso.service.api_docs import mount_api_docs
@@ -44,8 +44,8 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("requeued %d interrupted job(s)", requeued)
         app.state.gesso = state
         state.worker.start()
-        stop_governance = start_governance(state)  # issue 5: retention sweep, final audit checkpoint
-        state.finetuning.start()  # issue 4: resumes interrupted fine-tunes
+        stop_governance = start_governance(state)  # retention sweep, final audit checkpoint
+        state.finetuning.start()  # resumes interrupted fine-tunes
         try:
             yield
         finally:
@@ -63,17 +63,17 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (images, jobs, models, health):
         app.include_router(module.router)
-    for module in (files, fine_tuning):  # fine-tuning API (issue 4)
+    for module in (files, fine_tuning):  # fine-tuning API
         app.include_router(module.router)
-    for module in (image_library, me, organization_keys, usage):  # web console's API extensions (issue 6)
+    for module in (image_library, me, organization_keys, usage):  # web console's API extensions
         app.include_router(module.router)
-    console.mount_console(app)  # `/` and `/web/...` (issue 6)
-    for module in (audit, organization, provenance):  # governance extensions (issue 5)
+    console.mount_console(app)  # `/` and `/web/...`
+    for module in (audit, organization, provenance):  # governance extensions
         app.include_router(module.router)
     current_state = lambda: getattr(app.state, "gesso", None)  # noqa: E731 - set when the app starts
     # innermost first: the body limit; authentication before anything reads a body; the refusal
     # audit around it (it sees the 401s); the drain gate refuses new work once shutdown began
-    # issue 4: the same limit, except `POST /v1/files` (fine-tune datasets) gets the upload limit
+    # the same limit, except `POST /v1/files` (fine-tune datasets) gets the upload limit
     app.add_middleware(
         RouteBodyLimits, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.finetune_upload_max_bytes
     )

@@ -24,7 +24,7 @@ from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.service.draining import Drain
 from gesso.service.expected_wait import ExpectedWait
 from gesso.service.metrics import ServiceMetrics
-from gesso.service.finetuning_state import FineTuning, open_finetuning  # issue 4
+from gesso.service.finetuning_state import FineTuning, open_finetuning
 from gesso.settings import Settings
 from gesso.store.blob_store import BlobStore, open_blob_store
 from gesso.store.database import database_url, open_database
@@ -45,8 +45,8 @@ class ServiceState:
     metrics: ServiceMetrics
     signing_key: bytes
     pipelines: Callable[[str], GessoPipeline]
-    governance: "Governance | None" = None  # audit log, keyring, provenance identity (issue 5)
-    finetuning: "FineTuning | None" = None  # fine-tune queue, worker, adapters (issue 4)
+    governance: "Governance | None" = None  # audit log, keyring, provenance identity
+    finetuning: "FineTuning | None" = None  # fine-tune queue, worker, adapters
     auth_failures: SourceRateLimiter = field(default_factory=lambda: SourceRateLimiter(60))
     refusals: RefusalAggregator = field(default_factory=RefusalAggregator)
     expected_wait: ExpectedWait = field(default_factory=ExpectedWait)
@@ -95,7 +95,7 @@ def build_state(settings: Settings) -> ServiceState:
         return cache.get(settings.models_dir / name, settings.default_sampler)
 
     process_thread_budget(settings.torch_threads)  # before any worker takes its share
-    finetuning = open_finetuning(settings, sessions, blobs, pipelines)  # issue 4: `ft:...` names too
+    finetuning = open_finetuning(settings, sessions, blobs, pipelines)  # `ft:...` names too
     worker = EmbeddedWorker(
         governance.stamping(queue),
         finetuning.pipelines,

@@ -156,7 +156,7 @@ def _refuse_common(fields: GenerationBody | EditFields) -> None:
     """OpenAI fields whose non-default values Gesso cannot honour."""
     if fields.background == "transparent":
         raise BadRequest("transparent backgrounds are not supported; use 'opaque' or 'auto'", "background")
-    # moderation "low" is honoured by the content policy check (issue 5), as in OpenAI's API
+    # moderation "low" is honoured by the content policy check, as in OpenAI's API
     _refuse_unhonoured(fields.complexity, "complexity", "complexity is not supported")
     _refuse_unhonoured(fields.frame_count, "frame_count", "GIF output is not supported")
     _refuse_unhonoured(fields.frame_duration_ms, "frame_duration_ms", "GIF output is not supported")

@@ -28,7 +28,7 @@ def first_start(settings: Settings) -> str | None:
     try:
         secret = bootstrap_first_tenant(sessions, settings.first_tenant)
         if secret is not None:
-            record_first_start(settings, sessions, secret)  # issue 5: audited
+            record_first_start(settings, sessions, secret)  # audited
         return secret
     finally:
         sessions.kw["bind"].dispose()
@@ -42,7 +42,7 @@ def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     if secret is not None:
         announce(f"Created tenant {settings.first_tenant!r} with an admin API key (shown only this once):")
         announce(secret)
-    # issue 5: from here on, only loopback and configured endpoints; other attempts are audited
+    # from here on, only loopback and configured endpoints; other attempts are audited
     guard_process_egress(settings, open_audit_log(settings, open_database(database_url(settings.data_dir, settings.database_url))))
     announce(f"Gesso is serving on http://{settings.host}:{settings.port}/v1")
     app = create_app(settings)

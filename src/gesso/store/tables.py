@@ -96,7 +96,7 @@ class ImageRecord(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
-# -- governance (issue 5) -------------------------------------------------------------------------
+# -- governance -------------------------------------------------------------------------
 
 
 class AuditRecordRow(Base):
@@ -175,7 +175,7 @@ class ImageOriginRow(Base):
     pixel_sha256: Mapped[str] = mapped_column(String(64))
 
 
-# -- files and fine-tuning (issue 4) --------------------------------------------------------------
+# -- files and fine-tuning --------------------------------------------------------------
 
 
 class FileRecord(Base):
@@ -289,7 +289,7 @@ class FineTunedModel(Base):
 
 
 class ModelApproval(Base):
-    """Approval of a tenant's fine-tuned model (issue 5), for tenants that require it: `pending`
+    """Approval of a tenant's fine-tuned model, for tenants that require it: `pending`
     until an admin approves; a pending model serves only the key that created it."""
 
     __tablename__ = "model_approvals"

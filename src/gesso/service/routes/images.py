@@ -91,7 +91,7 @@ async def create_generation(
     image_request = await run_in_threadpool(
         generation_request, body, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
     )
-    await run_in_threadpool(  # issue 5: content policy and model approval, before any job row exists
+    await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
         [("prompt", body.prompt), ("negative_prompt", body.negative_prompt)], body.moderation,
         image_request.spec.model,
@@ -129,7 +129,7 @@ async def create_edit(
     image_request = await run_in_threadpool(
         edit_request, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
     )
-    await run_in_threadpool(  # issue 5: content policy and model approval, before any job row exists
+    await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
         [("prompt", fields.prompt), ("negative_prompt", fields.negative_prompt)], getattr(fields, "moderation", None),
         image_request.spec.model,
@@ -161,7 +161,7 @@ async def create_variation(
     image_request = await run_in_threadpool(
         variation_request, fields, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
     )
-    await run_in_threadpool(  # issue 5: model approval (a variation has no prompt to check)
+    await run_in_threadpool(  # model approval (a variation has no prompt to check)
         enforce_request_governance, state, principal, [], None, image_request.spec.model
     )
     fingerprint = request_fingerprint({"endpoint": "variations", **form.fields}, {"image": image})

@@ -14,7 +14,7 @@ from gesso.service.auth_dependency import require
 from gesso.service.client_types import id_path
 from gesso.service.errors import not_found
 from gesso.service.schemas import ModelBody, ModelList
-from gesso.service.fine_tuned_model_listing import fine_tuned_model_bodies  # issue 4
+from gesso.service.fine_tuned_model_listing import fine_tuned_model_bodies
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -28,7 +28,7 @@ def _model_body(state: ServiceState, name: str) -> dict:
 def list_models(request: Request, _principal: Annotated[Principal, Depends(require(Action.MODELS_READ))]) -> dict:
     state = get_state(request)
     data = [_model_body(state, name) for name in state.model_names()]
-    data += fine_tuned_model_bodies(state, _principal.tenant_id)  # issue 4: this tenant's only
+    data += fine_tuned_model_bodies(state, _principal.tenant_id)  # this tenant's only
     return {"object": "list", "data": data}
 
 
@@ -38,7 +38,7 @@ def read_model(
 ) -> dict:
     state = get_state(request)
     fine_tuned = [body for body in fine_tuned_model_bodies(state, _principal.tenant_id) if body["id"] == model_id]
-    if fine_tuned:  # issue 4: another tenant's model reads as unknown
+    if fine_tuned:  # another tenant's model reads as unknown
         return fine_tuned[0]
     if model_id not in state.model_names():
         raise not_found("model", model_id, code="model_not_found")

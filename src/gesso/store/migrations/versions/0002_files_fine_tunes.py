@@ -1,4 +1,4 @@
-"""files, fine-tuning jobs, fine-tuned models (issue 4)
+"""files, fine-tuning jobs, fine-tuned models
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""audit chain, tenant data keys, tenant governance settings, image origins (issue 5)
+"""audit chain, tenant data keys, tenant governance settings, image origins
 
 Revision ID: 0003
 Revises: 0002
