@@ -59,7 +59,7 @@ def bomb_png(side: int) -> bytes:
         ({"prompt": "x", "stream": True, "partial_images": 4}, "partial_images"),
         ({"prompt": "x", "stream": True, "response_format": "url"}, "response_format"),
         ({"prompt": "x", "response_format": "jpeg"}, "response_format"),
-        ({"prompt": "x", "moderation": "none"}, "moderation"),  # "low" is honoured (issue 5)
+        ({"prompt": "x", "moderation": "none"}, "moderation"),  # "low" is honoured
         ({"prompt": "x", "svg": {"model": "m"}}, "svg"),
         ({"prompt": "x", "frame_count": 4}, "frame_count"),
         ({"prompt": "x", "temperature": 1}, "temperature"),

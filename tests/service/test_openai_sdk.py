@@ -23,7 +23,7 @@ def test_generate_b64_with_several_images(server, dev_key):
     result = sdk(server, dev_key).images.generate(model="gesso-base", prompt="a red circle", n=3, size="32x32")
     assert len(result.data) == 3
     images = [decode(item.b64_json) for item in result.data]
-    # delivered at 256 px (issue 5: room for the provenance watermark); `size` names the model's size
+    # delivered at 256 px (room for the provenance watermark); `size` names the model's size
     assert all(image.size == (256, 256) and image.format == "PNG" for image in images)
     assert len({image.tobytes() for image in images}) == 3  # image k has seed + k: all differ
     assert result.size == "32x32" and result.created > 0
@@ -33,7 +33,7 @@ def test_generate_is_reproducible_with_a_seed(server, dev_key):
     client = sdk(server, dev_key)
     first = client.images.generate(prompt="a blue square", extra_body={"seed": 7, "steps": 3})
     again = client.images.generate(prompt="a blue square", extra_body={"seed": 7, "steps": 3})
-    # the same pixels up to each image's own invisible watermark (issue 5)
+    # the same pixels up to each image's own invisible watermark
     diff = np.abs(np.asarray(decode(first.data[0].b64_json), dtype=np.int16)
                   - np.asarray(decode(again.data[0].b64_json), dtype=np.int16))
     assert diff.mean() < 2.0 and diff.max() <= 16

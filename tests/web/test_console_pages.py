@@ -109,7 +109,7 @@ def test_a_viewer_finds_no_write_controls(page, server, dev_key, viewer_key, scr
 
 def test_upload_with_one_bad_image_names_it(page, server, dev_key, tmp_path, screenshots):
     if not endpoint_exists(server, dev_key, "/v1/files"):
-        pytest.xfail("this server has no /v1/files endpoint yet (issue 4); the page says so instead")
+        pytest.xfail("this server has no /v1/files endpoint; the page says so instead")
     bad = tmp_path / "brand-bad.zip"
     bad.write_bytes(dataset_zip(bad=True))
     good = tmp_path / "brand-good.zip"
@@ -133,7 +133,7 @@ def test_upload_with_one_bad_image_names_it(page, server, dev_key, tmp_path, scr
 
 def test_start_and_cancel_a_fine_tune(page, server, dev_key, screenshots):
     if not endpoint_exists(server, dev_key, "/v1/fine_tuning/jobs"):
-        pytest.xfail("this server has no /v1/fine_tuning/jobs endpoint yet (issue 4); the page says so instead")
+        pytest.xfail("this server has no /v1/fine_tuning/jobs endpoint; the page says so instead")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {dev_key}"}, timeout=60) as http:
         uploaded = http.post("/v1/files", data={"purpose": "fine-tune"},
                              files={"file": ("for-tuning.zip", dataset_zip(bad=False), "application/zip")})
@@ -159,7 +159,7 @@ def test_admin_page_saves_the_tenant_policy(page, server, admin_key, screenshots
     shoot(page, screenshots, "admin")
     if not endpoint_exists(server, admin_key, "/v1/organization/settings"):
         expect(page.get_by_text("Tenant policy is not available on this server")).to_be_visible()
-        pytest.xfail("this server has no tenant settings endpoint yet (issue 5); the page says so instead")
+        pytest.xfail("this server has no tenant settings endpoint; the page says so instead")
     page.get_by_label("Blocked terms (one per line)").fill("forbidden-word\nother-term")
     page.get_by_label("Fine-tuned models need an admin's approval").check()
     page.get_by_role("button", name="Save policy").click()
@@ -178,7 +178,7 @@ def test_audit_page_lists_records_and_exports_them(page, server, admin_key, scre
     expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
     if not endpoint_exists(server, admin_key, "/v1/audit"):
         expect(page.get_by_text("The audit log is not available on this server")).to_be_visible()
-        pytest.xfail("this server has no GET /v1/audit endpoint yet (issue 5); the page says so instead")
+        pytest.xfail("this server has no GET /v1/audit endpoint; the page says so instead")
     expect(page.locator(".chain")).not_to_have_text("Chain: checking…")
     expect(page.locator("table").filter(has_text="Audit records")).to_be_visible()
     shoot(page, screenshots, "audit")
