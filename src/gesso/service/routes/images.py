@@ -56,6 +56,14 @@ def _multipart_doc(fields: type, files: dict[str, bool]) -> dict:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
+def _images_route(path: str, summary: str, openapi_extra: dict | None = None) -> Callable:
+    """`router.post` for an endpoint answering an ImagesResponse (or SSE, or 202 for a job)."""
+    return router.post(
+        path, response_model=ImagesResponseBody, response_model_exclude_none=True, responses=_IMAGE_RESPONSES,
+        openapi_extra=openapi_extra, summary=summary,
+    )
+
+
 def _sizes(state: ServiceState) -> Callable[[str], list[tuple[int, int]]]:
     """A model's sizes from its configs on disk (a fine-tuned model makes its base's sizes);
     the request thread never loads a pipeline."""
@@ -79,13 +87,7 @@ def _parse_fields(model: type, fields: dict[str, str]):
         raise BadRequest(f"invalid value for {param!r}: {first['msg']}", param) from None
 
 
-@router.post(
-    "/generations",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    summary="Create images from a prompt",
-)
+@_images_route("/generations", "Create images from a prompt")
 async def create_generation(
     request: Request,
     body: GenerationBody,
@@ -160,13 +162,10 @@ async def _create_from_upload(
     )
 
 
-@router.post(
+@_images_route(
     "/edits",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    openapi_extra=_multipart_doc(EditFields, {"image": True, "mask": False}),
-    summary="Edit an image: inpaint the mask's transparent area, or image-to-image without a mask",
+    "Edit an image: inpaint the mask's transparent area, or image-to-image without a mask",
+    _multipart_doc(EditFields, {"image": True, "mask": False}),
 )
 async def create_edit(
     request: Request,
@@ -176,14 +175,7 @@ async def create_edit(
     return await _create_from_upload(request, principal, idempotency_key, EDITS)
 
 
-@router.post(
-    "/variations",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    openapi_extra=_multipart_doc(VariationFields, {"image": True}),
-    summary="Create variations of an image",
-)
+@_images_route("/variations", "Create variations of an image", _multipart_doc(VariationFields, {"image": True}))
 async def create_variation(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))],
