@@ -1,4 +1,4 @@
-"""Rate limits counted in the database: two replicas spend from one bucket per key."""
+"""What replicas share through the database: one rate bucket per key, one retention sweep at a time."""
 
 from __future__ import annotations
 
@@ -40,3 +40,19 @@ def test_a_clock_behind_the_bucket_does_not_mint_tokens(engine) -> None:
     limiter = SharedKeyRateLimiter(engine)
     assert limiter.retry_after("k", 1, 2_000.0) == 0
     assert limiter.retry_after("k", 1, 1_000.0) > 0  # another replica's clock is behind
+
+
+def test_a_retention_sweep_runs_once_across_replicas(tmp_path, postgres_url: str) -> None:
+    from gesso.governance.audit_log import AuditLog
+    from gesso.governance.retention import sweep_retention
+    from gesso.store.advisory_locks import try_session_lock
+    from gesso.store.blob_store import LocalBlobStore
+    from gesso.store.database import open_database
+
+    sessions = open_database(postgres_url)
+    other_replica = make_engine(postgres_url)
+    audit = AuditLog(sessions, tmp_path / "keys")
+    with try_session_lock(other_replica, "retention-sweep") as held:
+        assert held
+        assert sweep_retention(sessions, LocalBlobStore(tmp_path / "blobs"), audit).skipped
+    assert not sweep_retention(sessions, LocalBlobStore(tmp_path / "blobs"), audit).skipped
