@@ -37,7 +37,6 @@ OVER_LENGTH_UNTIL_SPLIT = {"cli.py", "governance/audit_chain.py", "data/upload_a
 # there all the same). Empty this set as they are taken apart.
 KNOWN_MODULE_CYCLES = {
     frozenset({"gesso.cli", "gesso.cli_governance"}),  # `fail` imported back from `cli`
-    frozenset({"gesso.store.blob_store", "gesso.store.s3_blob_store"}),  # `open_blob_store` <-> S3
 }
 ISSUE_NUMBER = re.compile(r"\bissue\s*#?\d+", re.IGNORECASE)
 
