@@ -115,7 +115,11 @@ class SqlJobQueue:
         with self.sessions.begin() as session:
             now = time.time()
             claimable = or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
-            first = session.scalars(select(Job).where(claimable).order_by(Job.created_at, Job.id).limit(1)).first()
+            # On PostgreSQL, rows another worker is claiming right now are skipped, not waited for
+            # (SKIP LOCKED), so any number of workers take disjoint jobs; SQLite has one writer.
+            first = session.scalars(
+                select(Job).where(claimable).order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
+            ).first()
             if first is None:
                 return []
             chosen, total = [first], first.n
@@ -125,6 +129,7 @@ class SqlJobQueue:
                     .where(claimable, Job.batch_key == first.batch_key, Job.id != first.id)
                     .order_by(Job.created_at, Job.id)
                     .limit(max_images)
+                    .with_for_update(skip_locked=True)
                 ).all()
                 for job in candidates:
                     if total + job.n <= max_images:
