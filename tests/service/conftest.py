@@ -16,7 +16,7 @@ from PIL import Image
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant
 from gesso.store.database import database_url, open_database
-from tests.service.server_process import ServerProcess, install_test_model
+from tests.service.server_process import ServerProcess, install_test_model, running_server
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 512 * 512
@@ -31,17 +31,15 @@ def models_dir(tiny_pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    proc = ServerProcess(
+    with running_server(
         tmp_path_factory.mktemp("server"),
         models_dir,
         default_steps=4,
         max_body_bytes=MAX_BODY_BYTES,
         max_upload_pixels=MAX_UPLOAD_PIXELS,
         max_batch_images=8,
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
     server_errors = answers_of_5xx(proc.log())
     assert not server_errors, f"the shared server answered 5xx during the run: {server_errors[:5]}"
 
@@ -63,9 +61,8 @@ def answers_of_5xx(log: str) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def admin_key(server: ServerProcess) -> str:
-    """The key `gesso serve` printed on its first start (the line after the announcement)."""
-    lines = server.printed_lines()
-    return lines[lines.index(next(l for l in lines if "admin API key" in l)) + 1]
+    """The key `gesso serve` printed on its first start."""
+    return server.admin_key()
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gesso.service.draining import Drain, DrainGateMiddleware
+from gesso.service.http.draining import Drain, DrainGateMiddleware
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import Job
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import running_server
 
 HEADER_TIMEOUT_S = 1
 LONG_STEPS = 1500  # a batch that outlasts the 1 s grace period on any machine the suite runs on
@@ -26,16 +26,9 @@ LONG_STEPS = 1500  # a batch that outlasts the 1 s grace period on any machine t
 
 @pytest.fixture(scope="module")
 def drain_server(models_dir, tmp_path_factory):
-    proc = ServerProcess(tmp_path_factory.mktemp("shutdown"), models_dir, default_steps=2, max_steps=LONG_STEPS,
-                         shutdown_grace_s=1, header_read_timeout_s=HEADER_TIMEOUT_S)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def _admin_key(proc: ServerProcess) -> str:
-    lines = proc.printed_lines()
-    return next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+    with running_server(tmp_path_factory.mktemp("shutdown"), models_dir, default_steps=2, max_steps=LONG_STEPS,
+                        shutdown_grace_s=1, header_read_timeout_s=HEADER_TIMEOUT_S) as proc:
+        yield proc
 
 
 def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
@@ -78,7 +71,7 @@ def _job(sessions, job_id: str) -> Job:
 
 
 def test_sigterm_hands_work_back_and_waiting_clients_get_503_with_their_job(drain_server):
-    key = _admin_key(drain_server)
+    key = drain_server.admin_key()
     sessions = open_database(database_url(drain_server.data_dir))
     with http(drain_server, key) as client:
         long_id = client.post("/v1/images/generations",

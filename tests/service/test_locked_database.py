@@ -12,17 +12,15 @@ import pytest
 from gesso.store.database import DATABASE_FILE, database_url, open_database
 from gesso.store.tables import Job
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import running_server
 
 LOCK_SECONDS = 10.0
 
 
 @pytest.fixture()
 def lock_server(models_dir, tmp_path):
-    proc = ServerProcess(tmp_path, models_dir, default_steps=2, database_busy_timeout_s=1, job_lease_s=3)
-    proc.start()
-    yield proc
-    proc.stop()
+    with running_server(tmp_path, models_dir, default_steps=2, database_busy_timeout_s=1, job_lease_s=3) as proc:
+        yield proc
 
 
 def _job(sessions, job_id: str) -> Job:
@@ -31,8 +29,7 @@ def _job(sessions, job_id: str) -> Job:
 
 
 def test_a_locked_database_answers_503_and_the_running_job_recovers(lock_server):
-    lines = lock_server.printed_lines()
-    key = next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+    key = lock_server.admin_key()
     sessions = open_database(database_url(lock_server.data_dir))
     with http(lock_server, key) as client:
         assert client.post("/v1/images/generations", json={"prompt": "warm"}).status_code == 200
