@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool
 
 from gesso.service.http.client_types import (
     MAX_ID_CHARS,
@@ -32,20 +32,21 @@ FormModelName = client_text(MAX_ID_CHARS, strict=False)
 MAX_N = 1000
 MAX_STEPS = 10_000
 MAX_SEED = 2**63 - 1
-Count = Annotated[StrictInt, Field(ge=1, le=MAX_N)]
-Steps = Annotated[StrictInt, Field(ge=1, le=MAX_STEPS)]
-Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]
-Guidance = Annotated[StrictFloat, Field(ge=0, le=30, allow_inf_nan=False)]
-PartialImages = Annotated[StrictInt, Field(ge=0, le=3)]
-Compression = Annotated[StrictInt, Field(ge=0, le=100)]
-AnimationValue = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]  # GIF fields: refused, but bounded
-FormCount = Annotated[int, Field(ge=1, le=MAX_N)]
-FormSteps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
-FormSeed = Annotated[int, Field(ge=0, le=MAX_SEED)]
-FormGuidance = Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)]
-FormPartialImages = Annotated[int, Field(ge=0, le=3)]
-FormCompression = Annotated[int, Field(ge=0, le=100)]
-FormAnimationValue = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+def json_and_form(kind: type, **bounds: Any) -> tuple[Any, Any]:
+    """A bounded number type for JSON bodies (strict: `"3"` and `true` are refused) and its twin
+    for multipart form fields, whose values arrive as strings."""
+    return Annotated[kind, Strict(), Field(**bounds)], Annotated[kind, Field(**bounds)]
+
+
+Count, FormCount = json_and_form(int, ge=1, le=MAX_N)
+Steps, FormSteps = json_and_form(int, ge=1, le=MAX_STEPS)
+Seed, FormSeed = json_and_form(int, ge=0, le=MAX_SEED)
+Guidance, FormGuidance = json_and_form(float, ge=0, le=30, allow_inf_nan=False)
+PartialImages, FormPartialImages = json_and_form(int, ge=0, le=3)
+Compression, FormCompression = json_and_form(int, ge=0, le=100)
+AnimationValue, FormAnimationValue = json_and_form(int, ge=0, le=2**31 - 1)  # GIF fields: refused, but bounded
 Strength = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
@@ -99,10 +100,17 @@ class ImageFormFields(BaseModel):
     strength: Strength | None = None
 
 
-class EditFields(ImageFormFields):
-    """The text fields of `POST /v1/images/edits` (multipart; values arrive as strings)."""
+class _EditPrompt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
     prompt: FormPromptText
+
+
+# `_EditPrompt` last among the bases: its field comes first, so a missing prompt is the error
+# reported and the docs list it first, as before the shared fields moved to `ImageFormFields`
+class EditFields(ImageFormFields, _EditPrompt):
+    """The text fields of `POST /v1/images/edits` (multipart; values arrive as strings)."""
+
     quality: Quality | None = None
     safety_identifier: FormNameText | None = None
     stream: bool | None = None
