@@ -4,9 +4,11 @@ tests, plus helpers to make tenants and keys straight in its database."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 import openai
@@ -16,6 +18,7 @@ from PIL import Image
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant
 from gesso.store.database import database_url, open_database
+from gesso.store.tables import Job
 from tests.service.server_process import ServerProcess, install_test_model, running_server
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -42,6 +45,21 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         yield proc
     server_errors = answers_of_5xx(proc.log())
     assert not server_errors, f"the shared server answered 5xx during the run: {server_errors[:5]}"
+
+
+@pytest.fixture()
+def start_server(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """`start_server(**settings)`: a running server of the test's own (its GESSO_* settings as
+    keywords), stopped when the test ends."""
+    numbers = itertools.count()
+    with ExitStack() as started:
+
+        def start(**settings: object) -> ServerProcess:
+            root = tmp_path / f"server-{next(numbers)}"
+            root.mkdir()
+            return started.enter_context(running_server(root, models_dir, **settings))
+
+        yield start
 
 
 def answers_of_5xx(log: str) -> list[dict]:
@@ -102,6 +120,12 @@ def viewer_key(make_key) -> str:
 @pytest.fixture(scope="session")
 def auditor_key(make_key) -> str:
     return make_key("acme", "auditor")
+
+
+def job_row(sessions, job_id: str) -> Job:  # noqa: ANN001 - a sessionmaker
+    """A job's row as the database holds it now."""
+    with sessions() as session:
+        return session.get(Job, job_id)
 
 
 def sdk(server: ServerProcess, key: str) -> openai.OpenAI:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlalchemy import select
 
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import ImageRecord, Job
 from tests.conftest import png_bytes
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import running_server
 
 JOBS = 8
 
@@ -22,13 +20,8 @@ def _statuses(sessions) -> dict[str, str]:
         return dict(session.execute(select(Job.id, Job.status)).all())
 
 
-@pytest.fixture()
-def crash_server(models_dir, tmp_path):
-    with running_server(tmp_path, models_dir, default_steps=20, max_batch_images=4, max_queued_jobs=JOBS) as proc:
-        yield proc
-
-
-def test_killed_server_finishes_every_accepted_job_exactly_once(crash_server):
+def test_killed_server_finishes_every_accepted_job_exactly_once(start_server):
+    crash_server = start_server(default_steps=20, max_batch_images=4, max_queued_jobs=JOBS)
     key = crash_server.admin_key()
     accepted = []
     with http(crash_server, key) as client:

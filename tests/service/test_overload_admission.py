@@ -10,7 +10,6 @@ import pytest
 
 from gesso.service.runtime.expected_wait import ExpectedWait
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import running_server
 
 LOAD = {"prompt": "load", "n": 8, "steps": 50}
 
@@ -26,13 +25,8 @@ def test_expected_wait_is_images_ahead_times_a_moving_average_per_image():
     assert estimate.seconds_per_image == pytest.approx(0.75)
 
 
-@pytest.fixture()
-def busy_server(models_dir, tmp_path):
-    with running_server(tmp_path, models_dir, default_steps=2, max_expected_wait_s=1, shutdown_grace_s=1) as proc:
-        yield proc
-
-
-def test_a_synchronous_request_behind_too_much_work_is_refused_at_once(busy_server):
+def test_a_synchronous_request_behind_too_much_work_is_refused_at_once(start_server):
+    busy_server = start_server(default_steps=2, max_expected_wait_s=1, shutdown_grace_s=1)
     key = busy_server.admin_key()
     with http(busy_server, key) as client:
         assert client.post("/v1/images/generations", json=LOAD).status_code == 200  # measures the worker
