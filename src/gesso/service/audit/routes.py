@@ -10,8 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.audit_log import audit_public_key, query_records, verify_stored_chains
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.deps import CanReadAudit, State
 from gesso.service.http.client_types import ID_PATTERN, MAX_NAME_CHARS
 from gesso.service.http.paging import cursor_page

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gesso.data.upload_archives import UploadRejected
 from gesso.data.validation import ImageLimits
-from gesso.engine.generation_request import BadRequest
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.deps import CanCreateImages, CanReadImages, CanReadJobs, State, tenant_record
 from gesso.service.files.bodies import file_body
 from gesso.service.files.content_disposition import attachment_disposition

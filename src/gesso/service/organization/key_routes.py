@@ -7,7 +7,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.audit_events import key_actor, record_key_created, record_key_revoked
 from gesso.governance.authorisation import Principal
@@ -19,6 +18,7 @@ from gesso.governance.key_administration import (
     revoke_tenant_key,
     tenant_keys,
 )
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.deps import CanManageKeys, State
 from gesso.service.http.client_types import id_path
 from gesso.service.http.errors import ApiError, not_found

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.key_administration import tenant_keys
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.deps import CanManageKeys, State
 from gesso.service.http.client_types import unix_seconds_query
 from gesso.store.key_usage import key_usage

@@ -11,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from gesso.data.image_decoding import ImageRejected
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.delivery_stamping import find_origin
 from gesso.governance.provenance import report_for_tenant, verify_image
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.deps import CanVerifyProvenance, State
 from gesso.service.runtime.app_state import ServiceState
 
