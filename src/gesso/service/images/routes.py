@@ -183,20 +183,14 @@ async def _create_from_upload(
     _multipart_doc(EditFields, {"image": True, "mask": False}),
 )
 async def create_edit(
-    request: Request,
-    state: State,
-    principal: CanCreateImages,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, state: State, principal: CanCreateImages, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await _create_from_upload(request, state, principal, idempotency_key, EDITS)
 
 
 @_images_route("/variations", "Create variations of an image", _multipart_doc(VariationFields, {"image": True}))
 async def create_variation(
-    request: Request,
-    state: State,
-    principal: CanCreateImages,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, state: State, principal: CanCreateImages, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await _create_from_upload(request, state, principal, idempotency_key, VARIATIONS)
 
