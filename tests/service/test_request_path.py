@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 
 import gesso.engine.job_execution as job_execution
-import gesso.service.image_requests as image_requests
+import gesso.service.images.image_requests as image_requests
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant
 from gesso.jobs.generation_request import GenerationRequest
@@ -95,7 +95,7 @@ def test_the_worker_hands_the_pipeline_the_request_the_route_checked(models_dir,
 def test_the_route_reads_sizes_from_disk_and_never_loads_a_pipeline(models_dir):
     from types import SimpleNamespace
 
-    from gesso.service.routes.images import _sizes
+    from gesso.service.images.routes import _sizes
 
     def no_pipelines(name: str):  # noqa: ANN202
         raise AssertionError(f"a pipeline was loaded for {name}")
