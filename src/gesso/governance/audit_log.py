@@ -22,18 +22,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gesso.governance.audit_chain import (
+from gesso.governance.audit_chain import AuditRecord, append_record
+from gesso.governance.audit_checkpoints import Checkpoint, checkpoint_due, make_checkpoint
+from gesso.governance.audit_signing import (
     PUBLIC_KEY_FILE,
-    AuditRecord,
-    ChainReport,
-    Checkpoint,
-    append_record,
-    checkpoint_due,
-    load_or_create_signing_key,
+    load_or_create_checkpoint_key,
     load_public_key,
-    make_checkpoint,
-    verify_chain,
 )
+from gesso.governance.audit_verification import ChainReport, verify_chain
 from gesso.store.tables import AuditCheckpointRow, AuditRecordRow
 
 DEPLOYMENT_CHAIN = "deployment"
@@ -77,7 +73,7 @@ class AuditLog:
     @property
     def signing_key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = load_or_create_signing_key(self.keys_dir)
+            self._key = load_or_create_checkpoint_key(self.keys_dir)
         return self._key
 
     def append(
