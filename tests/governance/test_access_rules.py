@@ -6,12 +6,7 @@ import time
 
 import pytest
 
-from gesso.governance.access_errors import (
-    PermissionDenied,
-    QuotaExceeded,
-    RateLimited,
-    Unauthenticated,
-)
+from gesso.governance.access_errors import PermissionDenied, QuotaExceeded, RateLimited, Unauthenticated
 from gesso.governance.api_keys import bootstrap_first_tenant, create_api_key, find_active_key
 from gesso.governance.authorisation import authorise, bearer_secret
 from gesso.governance.quotas import WINDOW_SECONDS, check_image_quota
