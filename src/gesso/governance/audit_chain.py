@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 GENESIS_HASH = "0" * 64
-EXPORT_FIELDS = (
+RECORD_FIELDS = (  # in the order exports write them
     "seq",
     "time",
     "tenant",
@@ -91,7 +91,7 @@ class AuditRecord:
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "AuditRecord":
-        return cls(**{name: row[name] for name in EXPORT_FIELDS})
+        return cls(**{name: row[name] for name in RECORD_FIELDS})
 
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,21 +23,17 @@ class Checkpoint:
     signature: str  # base64 Ed25519 over canonical_json(signed_body())
 
     def signed_body(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "record_hash": self.record_hash,
-            "time": self.time,
-            "key_id": self.key_id,
-        }
+        """Every field that the signature covers (all but `signature`)."""
+        fields = asdict(self)
+        del fields["signature"]
+        return fields
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "Checkpoint":
-        return cls(
-            **{name: row[name] for name in ("seq", "record_hash", "time", "key_id", "signature")}
-        )
+        return cls(**{field.name: row[field.name] for field in dataclasses.fields(cls)})
 
 
 def checkpoint_due(seq: int, every: int) -> bool:

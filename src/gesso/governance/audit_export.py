@@ -6,7 +6,7 @@ import csv
 import json
 from typing import Iterable, TextIO
 
-from gesso.governance.audit_chain import EXPORT_FIELDS, AuditRecord, canonical_json
+from gesso.governance.audit_chain import RECORD_FIELDS, AuditRecord, canonical_json
 
 
 def export_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:
@@ -20,7 +20,7 @@ def export_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:
 
 def export_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
     """Write a header and one row per record (`details` as canonical JSON); returns the count."""
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS))
+    writer = csv.DictWriter(out, fieldnames=list(RECORD_FIELDS))
     writer.writeheader()
     count = 0
     for record in records:
