@@ -82,7 +82,8 @@ def finetune_create(
 
 def _stored_upload(upload: Path, out: Path, trigger: str | None, settings: Settings) -> tuple[Path, str]:
     """Extract a zip/tar/JSONL upload into `out/dataset` once; a resumed run must name the same upload."""
-    from gesso.data.upload_archives import ArchiveLimits, UploadRejected, file_sha256, store_upload
+    from gesso.data.upload_archives import UploadRejected, file_sha256, store_upload
+    from gesso.service.finetuning_state import upload_limits
 
     folder, digest_file = out / "dataset", out / "dataset.sha256"
     if folder.is_dir() and digest_file.is_file():
@@ -93,11 +94,7 @@ def _stored_upload(upload: Path, out: Path, trigger: str | None, settings: Setti
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder, ignore_errors=True)  # stored by a run killed before it wrote the digest
     try:
-        limits = ArchiveLimits(
-            max_upload_bytes=settings.finetune_upload_max_bytes,
-            max_members=settings.finetune_upload_max_members,
-            max_total_bytes=settings.finetune_upload_max_total_bytes,
-        )
+        limits = upload_limits(settings)  # the limits the service applies to fine-tune uploads
         stored = store_upload(upload, folder, trigger=trigger or None, limits=limits)
     except UploadRejected as exc:
         fail_with_problems(exc.problems)
