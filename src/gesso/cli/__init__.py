@@ -14,6 +14,7 @@ from gesso.cli.evaluate import eval_cmd
 from gesso.cli.finetune import finetune_app
 from gesso.cli.generate import generate
 from gesso.cli.keys import keys_app
+from gesso.cli.process_exit import exit_without_teardown
 from gesso.cli.provenance import provenance_app
 from gesso.cli.retention import retention_app
 from gesso.cli.serve import serve
@@ -37,7 +38,13 @@ app.add_typer(finetune_app, name="finetune")
 
 
 def main() -> None:
-    app()
+    """The `gesso` script and `python -m gesso.cli`: run one command, then end the process
+    without the interpreter's slow teardown of the model libraries (`process_exit`)."""
+    try:
+        app()
+    except SystemExit as done:
+        exit_without_teardown(done.code)
+    exit_without_teardown(0)
 
 
 __all__ = ["app", "main"]
