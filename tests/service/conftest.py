@@ -4,9 +4,11 @@ tests, plus helpers to make tenants and keys straight in its database."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 import openai
@@ -16,7 +18,8 @@ from PIL import Image
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant
 from gesso.store.database import database_url, open_database
-from tests.service.server_process import ServerProcess, install_test_model
+from gesso.store.tables import Job
+from tests.service.server_process import ServerProcess, install_test_model, running_server
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 512 * 512
@@ -31,19 +34,32 @@ def models_dir(tiny_pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    proc = ServerProcess(
+    with running_server(
         tmp_path_factory.mktemp("server"),
         models_dir,
         default_steps=4,
         max_body_bytes=MAX_BODY_BYTES,
         max_upload_pixels=MAX_UPLOAD_PIXELS,
         max_batch_images=8,
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
     server_errors = answers_of_5xx(proc.log())
     assert not server_errors, f"the shared server answered 5xx during the run: {server_errors[:5]}"
+
+
+@pytest.fixture()
+def start_server(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """`start_server(**settings)`: a running server of the test's own (its GESSO_* settings as
+    keywords), stopped when the test ends."""
+    numbers = itertools.count()
+    with ExitStack() as started:
+
+        def start(**settings: object) -> ServerProcess:
+            root = tmp_path / f"server-{next(numbers)}"
+            root.mkdir()
+            return started.enter_context(running_server(root, models_dir, **settings))
+
+        yield start
 
 
 def answers_of_5xx(log: str) -> list[dict]:
@@ -63,9 +79,8 @@ def answers_of_5xx(log: str) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def admin_key(server: ServerProcess) -> str:
-    """The key `gesso serve` printed on its first start (the line after the announcement)."""
-    lines = server.printed_lines()
-    return lines[lines.index(next(l for l in lines if "admin API key" in l)) + 1]
+    """The key `gesso serve` printed on its first start."""
+    return server.admin_key()
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +120,12 @@ def viewer_key(make_key) -> str:
 @pytest.fixture(scope="session")
 def auditor_key(make_key) -> str:
     return make_key("acme", "auditor")
+
+
+def job_row(sessions, job_id: str) -> Job:  # noqa: ANN001 - a sessionmaker
+    """A job's row as the database holds it now."""
+    with sessions() as session:
+        return session.get(Job, job_id)
 
 
 def sdk(server: ServerProcess, key: str) -> openai.OpenAI:

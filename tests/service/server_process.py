@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -28,9 +30,12 @@ def install_test_model(tiny_pipeline_dir: Path, models_dir: Path, name: str = "g
 
 
 class ServerProcess:
-    """`python -m gesso.cli serve` with settings passed as GESSO_* variables."""
+    """`python -m gesso.cli serve` with settings passed as GESSO_* variables (and `environment`,
+    further variables of its process)."""
 
-    def __init__(self, root: Path, models_dir: Path, **settings: object):
+    def __init__(
+        self, root: Path, models_dir: Path, environment: dict[str, str] | None = None, **settings: object
+    ):
         self.root = root
         self.data_dir = root / "data"
         self.port = free_port()
@@ -43,6 +48,7 @@ class ServerProcess:
             "GESSO_PORT": str(self.port),
             "GESSO_DEVICE": "cpu",
             **{f"GESSO_{key.upper()}": str(value) for key, value in settings.items()},
+            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -69,6 +75,11 @@ class ServerProcess:
     def printed_lines(self, start: int = 1) -> list[str]:
         return (self.root / f"stdout-{start}.txt").read_text().splitlines()
 
+    def admin_key(self) -> str:
+        """The admin key `gesso serve` printed on its first start (the line after the announcement)."""
+        lines = self.printed_lines()
+        return next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+
     def log(self) -> str:
         return (self.root / f"stderr-{self.starts}.txt").read_text()
 
@@ -85,3 +96,16 @@ class ServerProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def running_server(
+    root: Path, models_dir: Path, environment: dict[str, str] | None = None, **settings: object
+) -> Iterator[ServerProcess]:
+    """A started `ServerProcess` (see its arguments), stopped on leaving the block."""
+    proc = ServerProcess(root, models_dir, environment, **settings)
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import AuditRecordRow
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import ServerProcess, running_server
 
 FAILURES_PER_MINUTE = 30
 SUMMARY_EVERY = 10
@@ -47,18 +47,11 @@ def test_a_malformed_body_with_a_valid_key_is_still_400(server, dev_key):
 
 @pytest.fixture(scope="module")
 def guarded_server(models_dir, tmp_path_factory):
-    proc = ServerProcess(
+    with running_server(
         tmp_path_factory.mktemp("check-order"), models_dir, default_steps=2,
         auth_failures_per_minute=FAILURES_PER_MINUTE, refusal_audit_summary_every=SUMMARY_EVERY,
-    )
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def _admin_key(proc: ServerProcess) -> str:
-    lines = proc.printed_lines()
-    return next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+    ) as proc:
+        yield proc
 
 
 def _refusal_records(proc: ServerProcess) -> list[AuditRecordRow]:
@@ -97,5 +90,5 @@ def test_repeated_bad_keys_are_summarised_and_then_limited_per_address(guarded_s
     assert error["code"] == "rate_limit_exceeded" and int(limited.headers["retry-after"]) >= 1
     with http(guarded_server) as client:  # no key at all: the same address's budget
         assert_openai_error(client.post("/v1/images/generations", content=b"{"), 429)
-    with http(guarded_server, _admin_key(guarded_server)) as client:  # a valid key still works
+    with http(guarded_server, guarded_server.admin_key()) as client:  # a valid key still works
         assert client.get("/v1/models").status_code == 200

@@ -4,7 +4,11 @@ from urllib.parse import unquote
 
 import pytest
 
-from gesso.service.content_disposition import MAX_FILENAME_CHARS, attachment_disposition, safe_filename
+from gesso.service.files.content_disposition import (
+    MAX_FILENAME_CHARS,
+    attachment_disposition,
+    safe_filename,
+)
 
 
 @pytest.mark.parametrize("name", ["数据集.zip", "😀.zip", 'a"b.zip', "a\r\nSet-Cookie: x=1.zip", "\udc80.zip",

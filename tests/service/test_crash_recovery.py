@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlalchemy import select
 
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import ImageRecord, Job
 from tests.conftest import png_bytes
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
 
 JOBS = 8
 
@@ -22,17 +20,9 @@ def _statuses(sessions) -> dict[str, str]:
         return dict(session.execute(select(Job.id, Job.status)).all())
 
 
-@pytest.fixture()
-def crash_server(models_dir, tmp_path):
-    proc = ServerProcess(tmp_path, models_dir, default_steps=20, max_batch_images=4, max_queued_jobs=JOBS)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def test_killed_server_finishes_every_accepted_job_exactly_once(crash_server):
-    lines = crash_server.printed_lines()
-    key = next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+def test_killed_server_finishes_every_accepted_job_exactly_once(start_server):
+    crash_server = start_server(default_steps=20, max_batch_images=4, max_queued_jobs=JOBS)
+    key = crash_server.admin_key()
     accepted = []
     with http(crash_server, key) as client:
         for i in range(JOBS - 2):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import AuditRecordRow
 from tests.service.conftest import http
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import running_server
 
 PHONE_HOME = '''
 import os, socket, threading, time
@@ -45,17 +45,14 @@ def guarded_server(models_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("guarded")
     (root / "plant").mkdir()
     (root / "plant" / "sitecustomize.py").write_text(PHONE_HOME)
-    proc = ServerProcess(root, models_dir, default_steps=2)
-    proc.env["PYTHONPATH"] = os.pathsep.join([str(root / "plant"), proc.env.get("PYTHONPATH", "")])
-    proc.env["GESSO_TEST_PHONE_HOME_TRIGGER"] = str(root / "trigger")
-    proc.start()
-    yield proc
-    proc.stop()
+    environment = {"PYTHONPATH": os.pathsep.join([str(root / "plant"), os.environ.get("PYTHONPATH", "")]),
+                   "GESSO_TEST_PHONE_HOME_TRIGGER": str(root / "trigger")}
+    with running_server(root, models_dir, environment, default_steps=2) as proc:
+        yield proc
 
 
 def test_outside_connection_during_generation_is_blocked_and_audited(guarded_server):
-    lines = guarded_server.printed_lines()
-    admin = lines[lines.index(next(line for line in lines if "admin API key" in line)) + 1]
+    admin = guarded_server.admin_key()
     trigger = guarded_server.root / "trigger"
     with http(guarded_server, admin) as client:
         job = client.post("/v1/images/generations", json={"prompt": "a kite", "background": True}).json()

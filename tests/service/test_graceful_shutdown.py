@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gesso.service.draining import Drain, DrainGateMiddleware
+from gesso.service.http.draining import Drain, DrainGateMiddleware
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import Job
-from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
+from tests.service.conftest import assert_openai_error, http, job_row
+from tests.service.server_process import running_server
 
 HEADER_TIMEOUT_S = 1
 LONG_STEPS = 1500  # a batch that outlasts the 1 s grace period on any machine the suite runs on
@@ -26,16 +26,9 @@ LONG_STEPS = 1500  # a batch that outlasts the 1 s grace period on any machine t
 
 @pytest.fixture(scope="module")
 def drain_server(models_dir, tmp_path_factory):
-    proc = ServerProcess(tmp_path_factory.mktemp("shutdown"), models_dir, default_steps=2, max_steps=LONG_STEPS,
-                         shutdown_grace_s=1, header_read_timeout_s=HEADER_TIMEOUT_S)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def _admin_key(proc: ServerProcess) -> str:
-    lines = proc.printed_lines()
-    return next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+    with running_server(tmp_path_factory.mktemp("shutdown"), models_dir, default_steps=2, max_steps=LONG_STEPS,
+                        shutdown_grace_s=1, header_read_timeout_s=HEADER_TIMEOUT_S) as proc:
+        yield proc
 
 
 def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
@@ -72,19 +65,14 @@ def _job_by_key(sessions, idempotency_key: str) -> Job | None:
         return session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
 
 
-def _job(sessions, job_id: str) -> Job:
-    with sessions() as session:
-        return session.get(Job, job_id)
-
-
 def test_sigterm_hands_work_back_and_waiting_clients_get_503_with_their_job(drain_server):
-    key = _admin_key(drain_server)
+    key = drain_server.admin_key()
     sessions = open_database(database_url(drain_server.data_dir))
     with http(drain_server, key) as client:
         long_id = client.post("/v1/images/generations",
                               json={"prompt": "long", "n": 8, "steps": LONG_STEPS, "background": True}).json()["id"]
     deadline = time.monotonic() + 30
-    while _job(sessions, long_id).status != "running" and time.monotonic() < deadline:
+    while job_row(sessions, long_id).status != "running" and time.monotonic() < deadline:
         time.sleep(0.02)
     answer: dict[str, httpx.Response] = {}
 
@@ -106,7 +94,7 @@ def test_sigterm_hands_work_back_and_waiting_clients_get_503_with_their_job(drai
     assert error["code"] == "server_shutting_down" and waiting_id in error["message"]
     assert refused.headers["x-gesso-job-id"] == waiting_id and int(refused.headers["retry-after"]) >= 1
     assert drain_server.process.wait(30) in (0, -15)  # uvicorn re-raises the SIGTERM it handled
-    handed_back = _job(sessions, long_id)
+    handed_back = job_row(sessions, long_id)
     # handed back uncounted once the grace period was over (or, on a very fast machine, finished)
     assert (handed_back.status, handed_back.attempts) in (("queued", 0), ("succeeded", 1))
 
@@ -115,7 +103,7 @@ def test_sigterm_hands_work_back_and_waiting_clients_get_503_with_their_job(drai
         retried = client.post("/v1/images/generations", json={"prompt": "queued behind"},
                               headers={"Idempotency-Key": "kept-across-restart"})
     assert retried.status_code == 200 and retried.headers["x-gesso-job-id"] == waiting_id
-    done = _job(sessions, long_id)
+    done = job_row(sessions, long_id)
     assert (done.status, done.attempts) == ("succeeded", 1)
 
 

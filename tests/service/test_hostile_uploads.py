@@ -23,7 +23,7 @@ from gesso.store.database import database_url, open_database
 from gesso.store.tables import FileRecord, FineTuningJobRecord
 from tests.data.test_upload_archives import png
 from tests.service.finetune_fixtures import FINETUNE_YAML, client, dataset_zip, make_key
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import ServerProcess, running_server
 from tests.service.test_governance_audit import wait_for
 
 BUDGET = 400_000  # bytes of stored uploads per tenant on this server
@@ -35,14 +35,12 @@ ZERO_MEMBER = 16 * 1024
 def hostile_server(models_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile-server")
     (root / "finetune.yaml").write_text(FINETUNE_YAML)
-    server = ServerProcess(root, models_dir, default_steps=3, finetune_config=root / "finetune.yaml",
-                           finetune_upload_max_bytes=2 * 1024 * 1024, tenant_storage_budget_bytes=BUDGET,
-                           finetune_max_steps=MAX_STEPS)
-    server.env["TMPDIR"] = str(root / "staging")  # where uploads are staged: must stay empty
     (root / "staging").mkdir()
-    server.start()
-    yield server
-    server.stop()
+    # TMPDIR: where uploads are staged, which must stay empty
+    with running_server(root, models_dir, {"TMPDIR": str(root / "staging")}, default_steps=3,
+                        finetune_config=root / "finetune.yaml", finetune_upload_max_bytes=2 * 1024 * 1024,
+                        tenant_storage_budget_bytes=BUDGET, finetune_max_steps=MAX_STEPS) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

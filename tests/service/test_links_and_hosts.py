@@ -12,11 +12,10 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from gesso.service.host_check import allowed_host_names, host_allowed, host_of
-from gesso.service.job_waiting import base_url
+from gesso.service.http.host_check import allowed_host_names, base_url, host_allowed, host_of
 from gesso.settings import Settings
 from tests.service.conftest import assert_openai_error
-from tests.service.server_process import ServerProcess
+from tests.service.server_process import ServerProcess, running_server
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +94,11 @@ def test_api_docs_are_off_by_default_and_openapi_stays(server):
 
 @pytest.fixture(scope="module")
 def docs_server(models_dir, tmp_path_factory):
-    proc = ServerProcess(
+    with running_server(
         tmp_path_factory.mktemp("docs-server"), models_dir, default_steps=1, api_docs="true",
         allowed_hosts=json.dumps(["gesso.internal", "*.corp.example"]),
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+    ) as proc:
+        yield proc
 
 
 def test_enabled_api_docs_load_only_local_assets(docs_server):

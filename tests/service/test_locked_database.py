@@ -7,41 +7,24 @@ from __future__ import annotations
 import sqlite3
 import time
 
-import pytest
-
 from gesso.store.database import DATABASE_FILE, database_url, open_database
-from gesso.store.tables import Job
-from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
+from tests.service.conftest import assert_openai_error, http, job_row
 
 LOCK_SECONDS = 10.0
 
 
-@pytest.fixture()
-def lock_server(models_dir, tmp_path):
-    proc = ServerProcess(tmp_path, models_dir, default_steps=2, database_busy_timeout_s=1, job_lease_s=3)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def _job(sessions, job_id: str) -> Job:
-    with sessions() as session:
-        return session.get(Job, job_id)
-
-
-def test_a_locked_database_answers_503_and_the_running_job_recovers(lock_server):
-    lines = lock_server.printed_lines()
-    key = next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+def test_a_locked_database_answers_503_and_the_running_job_recovers(start_server):
+    lock_server = start_server(default_steps=2, database_busy_timeout_s=1, job_lease_s=3)
+    key = lock_server.admin_key()
     sessions = open_database(database_url(lock_server.data_dir))
     with http(lock_server, key) as client:
         assert client.post("/v1/images/generations", json={"prompt": "warm"}).status_code == 200
         job_id = client.post("/v1/images/generations",
                              json={"prompt": "long", "n": 8, "steps": 20, "background": True}).json()["id"]
         deadline = time.monotonic() + 30
-        while _job(sessions, job_id).status == "queued" and time.monotonic() < deadline:
+        while job_row(sessions, job_id).status == "queued" and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _job(sessions, job_id).status == "running"
+        assert job_row(sessions, job_id).status == "running"
 
         lock = sqlite3.connect(lock_server.data_dir / DATABASE_FILE, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # another process holds the write lock
@@ -57,8 +40,8 @@ def test_a_locked_database_answers_503_and_the_running_job_recovers(lock_server)
             lock.close()
 
         deadline = time.monotonic() + 60
-        while _job(sessions, job_id).status not in ("succeeded", "failed") and time.monotonic() < deadline:
+        while job_row(sessions, job_id).status not in ("succeeded", "failed") and time.monotonic() < deadline:
             time.sleep(0.1)
-        job = _job(sessions, job_id)
+        job = job_row(sessions, job_id)
         assert (job.status, job.attempts) == ("succeeded", 1), (job.status, job.error_message)
         assert client.post("/v1/images/generations", json={"prompt": "after"}).status_code == 200

@@ -8,9 +8,8 @@ import re
 
 import pytest
 
-from gesso.service.expected_wait import ExpectedWait
+from gesso.service.runtime.expected_wait import ExpectedWait
 from tests.service.conftest import assert_openai_error, http
-from tests.service.server_process import ServerProcess
 
 LOAD = {"prompt": "load", "n": 8, "steps": 50}
 
@@ -26,17 +25,9 @@ def test_expected_wait_is_images_ahead_times_a_moving_average_per_image():
     assert estimate.seconds_per_image == pytest.approx(0.75)
 
 
-@pytest.fixture()
-def busy_server(models_dir, tmp_path):
-    proc = ServerProcess(tmp_path, models_dir, default_steps=2, max_expected_wait_s=1, shutdown_grace_s=1)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-def test_a_synchronous_request_behind_too_much_work_is_refused_at_once(busy_server):
-    lines = busy_server.printed_lines()
-    key = next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
+def test_a_synchronous_request_behind_too_much_work_is_refused_at_once(start_server):
+    busy_server = start_server(default_steps=2, max_expected_wait_s=1, shutdown_grace_s=1)
+    key = busy_server.admin_key()
     with http(busy_server, key) as client:
         assert client.post("/v1/images/generations", json=LOAD).status_code == 200  # measures the worker
         for i in range(16):

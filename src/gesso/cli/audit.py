@@ -15,7 +15,7 @@ from gesso.cli.errors import fail
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from gesso.governance.audit_chain import ChainReport
+    from gesso.governance.audit_verification import ChainReport
 
 TAMPERED_EXIT = 1
 

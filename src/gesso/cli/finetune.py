@@ -16,8 +16,6 @@ if TYPE_CHECKING:
     from gesso.settings import Settings
 
 finetune_app = typer.Typer(help="Fine-tuning: LoRA adapters on your own images.", no_args_is_help=True)
-# The service checks the same rule on `suffix` of POST /v1/fine_tuning/jobs.
-SUFFIX_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
 @finetune_app.command("create")
@@ -37,18 +35,18 @@ def finetune_create(
     """Validate the data, train a LoRA adapter (resuming an interrupted run), print the adapter folder."""
     import hashlib
     import json
-    import re
 
     from gesso.data.validation import validate_dataset
     from gesso.engine.model_registry import UnknownModel, resolve_model
+    from gesso.jobs.model_ids import SUFFIX_RULE, is_valid_suffix
     from gesso.settings import get_settings
     from gesso.train.finetune_bounds import check_run_hyperparameters
     from gesso.train.lora_loop import check_finetune_config, train_lora
     from gesso.train.run_config import FinetuneRunConfig
 
     settings = get_settings()
-    if not re.match(SUFFIX_PATTERN, suffix):
-        fail("--suffix must be 1-40 of a-z, 0-9, '-', '_' and start with a letter or digit")
+    if not is_valid_suffix(suffix):  # the rule the service applies to `suffix`
+        fail(f"--suffix must be {SUFFIX_RULE}")
     base = model or settings.default_model
     try:
         base_dir = resolve_model(base, settings.models_dir)
@@ -83,7 +81,7 @@ def finetune_create(
 def _stored_upload(upload: Path, out: Path, trigger: str | None, settings: Settings) -> tuple[Path, str]:
     """Extract a zip/tar/JSONL upload into `out/dataset` once; a resumed run must name the same upload."""
     from gesso.data.upload_archives import UploadRejected, file_sha256, store_upload
-    from gesso.service.finetuning_state import upload_limits
+    from gesso.service.fine_tuning.state import upload_limits
 
     folder, digest_file = out / "dataset", out / "dataset.sha256"
     if folder.is_dir() and digest_file.is_file():

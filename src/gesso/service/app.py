@@ -8,21 +8,26 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI
 
-from gesso.service.app_state import build_state
-from gesso.service.upload_body_limits import RouteBodyLimits
-from gesso.service.errors import install_error_handlers
-from gesso.service.request_context import RequestContextMiddleware
-from gesso.service.routes import health, images, jobs, models
-from gesso.service.routes import files, fine_tuning  # fine-tuning API
-from gesso.service.routes import console, image_library, me  # web console
-from gesso.service.routes import organization_keys, usage  # console's admin page
-from gesso.service.routes import audit, organization, provenance  # governance
-from gesso.service.governance_lifecycle import start_governance
-from gesso.service.refusal_audit import RefusalAuditMiddleware
-from gesso.service.api_docs import mount_api_docs
-from gesso.service.host_check import AllowedHostsMiddleware, allowed_host_names
-from gesso.service.authentication import AuthenticationMiddleware
-from gesso.service.draining import DrainGateMiddleware
+from gesso.service.audit import routes as audit_routes
+from gesso.service.console import routes as console_routes
+from gesso.service.files import routes as file_routes
+from gesso.service.files.upload_body_limits import RouteBodyLimits
+from gesso.service.fine_tuning import routes as fine_tuning_routes
+from gesso.service.health import routes as health_routes
+from gesso.service.http.api_docs import mount_api_docs
+from gesso.service.http.authentication import AuthenticationMiddleware
+from gesso.service.http.draining import DrainGateMiddleware
+from gesso.service.http.errors import install_error_handlers
+from gesso.service.http.host_check import AllowedHostsMiddleware, allowed_host_names
+from gesso.service.http.refusal_audit import RefusalAuditMiddleware
+from gesso.service.http.request_context import RequestContextMiddleware
+from gesso.service.images import job_routes, library_routes
+from gesso.service.images import routes as image_routes
+from gesso.service.models import routes as model_routes
+from gesso.service.organization import identity_routes, key_routes, settings_routes, usage_routes
+from gesso.service.provenance import routes as provenance_routes
+from gesso.service.runtime.app_state import build_state
+from gesso.service.runtime.governance_lifecycle import start_governance
 from gesso.settings import Settings
 
 log = logging.getLogger("gesso.service")
@@ -61,14 +66,14 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.api_docs:
         mount_api_docs(app, app.title)
     install_error_handlers(app)
-    for module in (images, jobs, models, health):
+    for module in (image_routes, job_routes, model_routes, health_routes):
         app.include_router(module.router)
-    for module in (files, fine_tuning):  # fine-tuning API
+    for module in (file_routes, fine_tuning_routes):  # fine-tuning API
         app.include_router(module.router)
-    for module in (image_library, me, organization_keys, usage):  # web console's API extensions
+    for module in (library_routes, identity_routes, key_routes, usage_routes):  # web console's API extensions
         app.include_router(module.router)
-    console.mount_console(app)  # `/` and `/web/...`
-    for module in (audit, organization, provenance):  # governance extensions
+    console_routes.mount_console(app)  # `/` and `/web/...`
+    for module in (audit_routes, settings_routes, provenance_routes):  # governance extensions
         app.include_router(module.router)
     current_state = lambda: getattr(app.state, "gesso", None)  # noqa: E731 - set when the app starts
     # innermost first: the body limit; authentication before anything reads a body; the refusal

@@ -14,8 +14,8 @@ from gesso.governance.deployment import open_audit_log, record_first_start
 from gesso.governance.egress_wiring import guard_process_egress
 from gesso.offline import force_offline
 from gesso.service.app import create_app
-from gesso.service.header_timeout import header_deadline_protocol
-from gesso.service.request_context import configure_json_logging
+from gesso.service.http.header_timeout import header_deadline_protocol
+from gesso.service.http.request_context import configure_json_logging
 from gesso.settings import Settings
 from gesso.store.database import database_url, open_database
 

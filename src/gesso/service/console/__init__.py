@@ -1,0 +1,1 @@
+"""The web console's page and static assets."""

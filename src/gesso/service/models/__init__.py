@@ -1,0 +1,1 @@
+"""The OpenAI Models API: the models a tenant may use."""

@@ -1,0 +1,101 @@
+"""`/v1/organization/...` (Gesso extension, admin only): the tenant's governance settings (prompt
+mode, content policy, retention, model approval) and erasure of the whole tenant. Every change is
+audited."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from starlette.concurrency import run_in_threadpool
+
+from gesso.governance.audit_events import key_actor, record_model_approved, record_settings_changed
+from gesso.governance.authorisation import Principal
+from gesso.governance.erasure import erase_tenant
+from gesso.governance.model_approval import approve_model, tenant_model_approvals
+from gesso.governance.tenant_policy import SettingsChange, tenant_settings, update_tenant_settings
+from gesso.jobs.request_errors import BadRequest
+from gesso.service.deps import CanManageSettings, State
+from gesso.service.http.client_types import NameText, id_path
+from gesso.service.http.errors import not_found
+from gesso.service.runtime.app_state import ServiceState
+from gesso.store.tables import Tenant
+
+router = APIRouter(prefix="/v1/organization", tags=["organization"])
+
+
+def _settings_body(state: ServiceState, tenant_id: str) -> dict:
+    with state.sessions() as session:
+        tenant = session.get(Tenant, tenant_id)
+        settings = tenant_settings(session, tenant_id)
+    return {"object": "organization.settings", "tenant": tenant_id, "name": tenant.name, **settings.to_dict()}
+
+
+@router.get("/settings", summary="Read the organisation's governance settings and content policy")
+def read_settings(state: State, principal: CanManageSettings) -> dict:
+    return _settings_body(state, principal.tenant_id)
+
+
+def _update(state: ServiceState, principal: Principal, changes: dict[str, Any]) -> dict:
+    try:
+        with state.sessions.begin() as session:
+            before, after = update_tenant_settings(session, principal.tenant_id, changes)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        raise BadRequest(f"invalid setting {field!r}: {reason}", field) from None
+    record_settings_changed(
+        state.governance.audit, principal.tenant_id, key_actor(principal.key_id), before.to_dict(), after.to_dict()
+    )
+    return _settings_body(state, principal.tenant_id)
+
+
+# the body is read as a plain object so that `update_tenant_settings` names the bad field; the
+# document still shows each setting's type and range
+_SETTINGS_BODY = {"requestBody": {"content": {"application/json": {"schema": SettingsChange.model_json_schema()}}}}
+
+
+@router.patch(
+    "/settings", summary="Change governance settings (only the fields given)", openapi_extra=_SETTINGS_BODY
+)
+async def change_settings(
+    state: State, principal: CanManageSettings, changes: Annotated[dict[str, Any], Body()]
+) -> dict:
+    if not changes:
+        raise BadRequest("give at least one setting to change", "body")
+    return await run_in_threadpool(_update, state, principal, changes)
+
+
+def _erase(state: ServiceState, principal: Principal, confirm: str) -> dict:
+    with state.sessions() as session:
+        tenant = session.get(Tenant, principal.tenant_id)
+    if confirm != tenant.name:
+        raise BadRequest("set `confirm` to the organisation's name to erase it and all its data", "confirm")
+    report = erase_tenant(state.sessions, state.blobs, state.governance.audit, tenant.id, key_actor(principal.key_id))
+    return {"object": "organization.erasure", "tenant": report.tenant_id, "rows": report.rows,
+            "data_key_destroyed": report.data_key_destroyed}
+
+
+@router.post("/erase", summary="Erase the organisation: its keys, jobs, images, files and data key")
+async def erase(state: State, principal: CanManageSettings, confirm: Annotated[NameText, Body(embed=True)]) -> dict:
+    return await run_in_threadpool(_erase, state, principal, confirm)
+
+
+@router.get("/models", summary="The organisation's fine-tuned models and their approval")
+def list_model_approvals(state: State, principal: CanManageSettings) -> dict:
+    with state.sessions() as session:
+        models = tenant_model_approvals(session, principal.tenant_id)
+    return {"object": "list", "data": models}
+
+
+def _approve(state: ServiceState, principal: Principal, model_id: str) -> dict:
+    actor = key_actor(principal.key_id)
+    with state.sessions.begin() as session:
+        if not approve_model(session, principal.tenant_id, model_id, actor):
+            raise not_found("model", model_id, code="model_not_found")
+    record_model_approved(state.governance.audit, principal.tenant_id, actor, model_id)
+    return {"id": model_id, "approval": "approved"}
+
+
+@router.post("/models/{model_id}/approve", summary="Approve a fine-tuned model for every key of the organisation")
+async def approve(state: State, principal: CanManageSettings, model_id: id_path()) -> dict:
+    return await run_in_threadpool(_approve, state, principal, model_id)
