@@ -12,7 +12,11 @@ from gesso.governance.authorisation import authorise, bearer_secret
 from gesso.governance.quotas import WINDOW_SECONDS, check_image_quota
 from gesso.governance.rate_limits import KeyRateLimiter, take_token
 from gesso.governance.roles import Action, Role, parse_role, role_allows
-from gesso.governance.signed_urls import image_token_valid, load_or_create_signing_key, sign_image_token
+from gesso.governance.signed_urls import (
+    image_token_valid,
+    load_or_create_url_signing_key,
+    sign_image_token,
+)
 from gesso.governance.tenants import create_tenant
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import Job
@@ -86,8 +90,8 @@ def test_quota_counts_the_window_and_says_when_to_retry(sessions):
 
 
 def test_signed_url_tokens(tmp_path):
-    key = load_or_create_signing_key(tmp_path / "keys" / "url.key")
-    assert load_or_create_signing_key(tmp_path / "keys" / "url.key") == key
+    key = load_or_create_url_signing_key(tmp_path / "keys" / "url.key")
+    assert load_or_create_url_signing_key(tmp_path / "keys" / "url.key") == key
     assert (tmp_path / "keys" / "url.key").stat().st_mode & 0o077 == 0
     token = sign_image_token(key, "img_1", 2000)
     assert image_token_valid(key, "img_1", token, now=1999)

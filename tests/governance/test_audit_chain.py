@@ -12,22 +12,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gesso.governance.audit_chain import (
     GENESIS_HASH,
-    PUBLIC_KEY_FILE,
-    SIGNING_KEY_FILE,
     AuditRecord,
     append_record,
-    checkpoint_due,
-    export_csv,
-    export_jsonl,
-    load_or_create_signing_key,
-    load_public_key,
-    make_checkpoint,
     prompt_detail,
-    read_csv,
-    read_jsonl,
     record_hash,
-    verify_chain,
 )
+from gesso.governance.audit_checkpoints import checkpoint_due, make_checkpoint
+from gesso.governance.audit_export import export_csv, export_jsonl, read_csv, read_jsonl
+from gesso.governance.audit_signing import (
+    PUBLIC_KEY_FILE,
+    SIGNING_KEY_FILE,
+    load_or_create_checkpoint_key,
+    load_public_key,
+)
+from gesso.governance.audit_verification import verify_chain
 
 ACTIONS = ["key.created", "image.generated", "file.uploaded", "finetune.started", "auth.refused"]
 
@@ -181,10 +179,10 @@ def test_forged_checkpoint_is_rejected(key):
 
 
 def test_signing_key_lives_in_its_own_file(tmp_path):
-    key = load_or_create_signing_key(tmp_path / "keys")
+    key = load_or_create_checkpoint_key(tmp_path / "keys")
     path = tmp_path / "keys" / SIGNING_KEY_FILE
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    again = load_or_create_signing_key(tmp_path / "keys")
+    again = load_or_create_checkpoint_key(tmp_path / "keys")
     records, checkpoints = build_chain(key, count=5)
     public = load_public_key((tmp_path / "keys" / PUBLIC_KEY_FILE).read_bytes())
     assert verify_chain(records, checkpoints, again.public_key()).ok

@@ -8,7 +8,8 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gesso.governance.audit_chain import AuditRecord, append_record, canonical_json, record_hash, verify_chain
+from gesso.governance.audit_chain import AuditRecord, append_record, canonical_json, record_hash
+from gesso.governance.audit_verification import verify_chain
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), {"a": [1, float("inf")]}])

@@ -86,7 +86,9 @@ def test_filters_and_paging(server, make_key):
 
 def test_the_served_chain_verifies(server, make_key, tmp_path):
     """What /v1/audit hands a SIEM is the chain itself: it verifies with the public key alone."""
-    from gesso.governance.audit_chain import AuditRecord, load_public_key, verify_chain
+    from gesso.governance.audit_chain import AuditRecord
+    from gesso.governance.audit_signing import load_public_key
+    from gesso.governance.audit_verification import verify_chain
 
     dev, auditor = make_key("audit-f", "developer"), make_key("audit-f", "auditor")
     sdk(server, dev).images.generate(prompt="a moon")

@@ -24,18 +24,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gesso.governance.audit_chain import (
+from gesso.governance.audit_chain import RECORD_FIELDS, AuditRecord, append_record
+from gesso.governance.audit_checkpoints import Checkpoint, checkpoint_due, make_checkpoint
+from gesso.governance.audit_signing import (
     PUBLIC_KEY_FILE,
-    AuditRecord,
-    ChainReport,
-    Checkpoint,
-    append_record,
-    checkpoint_due,
-    load_or_create_signing_key,
+    load_or_create_checkpoint_key,
     load_public_key,
-    make_checkpoint,
-    verify_chain,
 )
+from gesso.governance.audit_verification import ChainReport, verify_chain
 from gesso.store.advisory_locks import transaction_lock
 from gesso.store.tables import AuditCheckpointRow, AuditRecordRow
 
@@ -50,17 +46,14 @@ def chain_of(tenant: str | None) -> str:
 
 
 def record_from_row(row: AuditRecordRow) -> AuditRecord:
-    return AuditRecord(
-        seq=row.seq,
-        time=row.time,
-        tenant=row.tenant,
-        actor=row.actor,
-        action=row.action,
-        target=row.target,
-        details=json.loads(row.details_json),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
+    columns = {name: getattr(row, name) for name in RECORD_FIELDS if name != "details"}
+    return AuditRecord(**columns, details=json.loads(row.details_json))
+
+
+def row_from_record(chain: str, record: AuditRecord) -> AuditRecordRow:
+    """The table row of `record`; `details` is stored as sorted JSON text."""
+    columns = {name: value for name, value in record.to_dict().items() if name != "details"}
+    return AuditRecordRow(chain=chain, **columns, details_json=json.dumps(record.details, sort_keys=True))
 
 
 def checkpoint_from_row(row: AuditCheckpointRow) -> Checkpoint:
@@ -80,7 +73,7 @@ class AuditLog:
     @property
     def signing_key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = load_or_create_signing_key(self.keys_dir)
+            self._key = load_or_create_checkpoint_key(self.keys_dir)
         return self._key
 
     def append(
@@ -131,20 +124,7 @@ class AuditLog:
                 target=target[:300],
                 details=details,
             )
-            session.add(
-                AuditRecordRow(
-                    chain=chain,
-                    seq=record.seq,
-                    time=record.time,
-                    tenant=record.tenant,
-                    actor=record.actor,
-                    action=record.action,
-                    target=record.target,
-                    details_json=json.dumps(record.details, sort_keys=True),
-                    prev_hash=record.prev_hash,
-                    hash=record.hash,
-                )
-            )
+            session.add(row_from_record(chain, record))
             if checkpoint_due(record.seq, self.checkpoint_every):
                 _add_checkpoint(session, chain, make_checkpoint(record, key))
         return record
@@ -184,16 +164,7 @@ def _newest_row(session: Session, chain: str) -> AuditRecordRow | None:
 
 
 def _add_checkpoint(session: Session, chain: str, checkpoint: Checkpoint) -> None:
-    session.add(
-        AuditCheckpointRow(
-            chain=chain,
-            seq=checkpoint.seq,
-            record_hash=checkpoint.record_hash,
-            time=checkpoint.time,
-            key_id=checkpoint.key_id,
-            signature=checkpoint.signature,
-        )
-    )
+    session.add(AuditCheckpointRow(chain=chain, **checkpoint.to_dict()))
 
 
 # -- reading, verifying, removing ------------------------------------------------------------------

@@ -36,6 +36,6 @@ def image_token_valid(key: bytes, image_id: str, token: str, now: float) -> bool
     return hmac.compare_digest(expected, token) and now <= expires_at
 
 
-def load_or_create_signing_key(path: Path) -> bytes:
+def load_or_create_url_signing_key(path: Path) -> bytes:
     """Read the URL-signing key, creating it (owner-only) on first start."""
     return read_or_create_secret(path, lambda: secrets.token_bytes(32))

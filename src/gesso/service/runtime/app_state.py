@@ -18,7 +18,7 @@ from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
 from gesso.governance.deployment import Governance, open_governance
 from gesso.governance.rate_limits import KeyRateLimiter, SourceRateLimiter
 from gesso.governance.refusal_summaries import RefusalAggregator
-from gesso.governance.signed_urls import load_or_create_signing_key
+from gesso.governance.signed_urls import load_or_create_url_signing_key
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.service.fine_tuning.state import FineTuning, open_finetuning
 from gesso.service.http.draining import Drain
@@ -115,7 +115,7 @@ def build_state(settings: Settings) -> ServiceState:
         worker=worker,
         limiter=KeyRateLimiter(),
         metrics=metrics,
-        signing_key=load_or_create_signing_key(settings.data_dir / "keys" / "url-signing.key"),
+        signing_key=load_or_create_url_signing_key(settings.data_dir / "keys" / "url-signing.key"),
         governance=governance,
         pipelines=finetuning.pipelines,
         finetuning=finetuning,
