@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WorkerKind = Literal["images", "fine-tunes", "all"]
+WORKER_KINDS: tuple[str, ...] = get_args(WorkerKind)
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
     blob_url: str | None = None
     public_base_url: str | None = None  # for `url` responses; default: the request's base URL
     first_tenant: str = "default"
+    # false: this process answers the API only (`gesso serve --no-worker`); `gesso worker` runs jobs
+    embedded_worker: bool = True
+    worker_kind: WorkerKind = "all"  # what `gesso worker` runs (its --kind)
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
@@ -57,7 +62,10 @@ class Settings(BaseSettings):
     egress_mode: str = "strict"  # strict (block and audit) | monitor (audit only)
     egress_allowed_endpoints: list[str] = []  # "host:port" of the database, object store, cluster
     audit_checkpoint_every: int = 100  # sign a checkpoint after every N audit records
-    master_key_file: Path | None = None  # default: <data_dir>/keys/master.key; or GESSO_MASTER_KEY
+    # master key, URL-signing key, audit signing key, provenance certificates; default
+    # <data_dir>/keys. Replicas and workers must share it (a mounted secret or shared volume)
+    keys_dir: Path | None = None
+    master_key_file: Path | None = None  # default: <keys_dir>/master.key; or GESSO_MASTER_KEY
     retention_sweep_every_s: float = 3600.0  # how often the server applies retention; 0 turns it off
     # -- fine-tuning -------------------------------------------------------------
     finetune_upload_max_bytes: int = 512 * 1024 * 1024  # a fine-tune upload (zip, tar, JSONL)
@@ -80,6 +88,9 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(20.0, ge=0)  # SIGTERM: the running batch may finish this long, then handed back
     header_read_timeout_s: float = Field(10.0, gt=0)  # a connection must send its request headers within this
     max_expected_wait_s: float = Field(60.0, ge=0)  # a synchronous request that would wait longer: 429; 0: off
+    # -- replicas and separate workers ---------------------------------------------------------
+    job_poll_s: float = Field(0.25, gt=0)  # how often a request reads a job that another process runs
+    preview_every_s: float = Field(0.5, ge=0)  # least time between two stored previews of one job
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ from gesso.cli.retention import retention_app
 from gesso.cli.serve import serve
 from gesso.cli.tenants import tenants_app
 from gesso.cli.train import train_app
+from gesso.cli.worker import worker
 
 app = typer.Typer(
     help="Gesso: in-house image generation.", no_args_is_help=True, add_completion=False
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command()(generate)
 app.command("eval")(eval_cmd)
 app.command()(serve)
+app.command()(worker)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
 app.add_typer(keys_app, name="keys")

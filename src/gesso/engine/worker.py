@@ -17,6 +17,7 @@ from gesso.engine.progress_events import JobEvents, JobFinished, PartialImage
 from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
 from gesso.engine.worker_thread import WorkerThread
 from gesso.jobs.image_jobs import ClaimedJob, FinishedJob, JobQueue
+from gesso.jobs.job_previews import PreviewChannel
 from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.pipeline_gesso import GessoPipeline
 
@@ -65,6 +66,9 @@ class EmbeddedWorker:
     worker stops making progress can be claimed again once its lease lapses. A write the queue
     cannot make (database locked or gone) never fails a job: the job is handed back, or left to
     its lease.
+
+    Previews go to this process's `events`, and to `previews` too when given (requests waiting
+    on other replicas read them there).
     """
 
     def __init__(
@@ -78,8 +82,10 @@ class EmbeddedWorker:
         poll_seconds: float = 0.5,
         heartbeat_s: float = 20.0,
         threads: ThreadBudget | None = None,
+        previews: PreviewChannel | None = None,
     ):
         self.queue = queue
+        self.previews = previews
         self.threads = threads or process_thread_budget()
         self.pipelines = pipelines
         self.events = events
@@ -101,6 +107,11 @@ class EmbeddedWorker:
     @property
     def running_jobs(self) -> frozenset[str]:
         return self._running
+
+    @property
+    def alive(self) -> bool:
+        """The thread runs (it ends when stopped, or when the default model cannot be loaded)."""
+        return self._loop.alive
 
     def start(self) -> None:
         self._loop.start(self._run)
@@ -150,6 +161,8 @@ class EmbeddedWorker:
                 log.exception("running jobs %s failed", [job.id for job in jobs])
             finally:
                 self._running = frozenset()
+                if self.previews is not None:
+                    self.previews.ended([job.id for job in jobs])
 
     def _renew_leases(self) -> None:
         while True:
@@ -209,7 +222,8 @@ class EmbeddedWorker:
             len(jobs),
             count,
             time.perf_counter() - started,
-            extra={"request_id": ",".join(job.request_id for job in jobs), "jobs": [job.id for job in jobs]},
+            extra={"request_id": ",".join(job.request_id for job in jobs), "jobs": [job.id for job in jobs],
+                   "images": count, "seconds": round(seconds, 3)},
         )
 
     def _fail_quietly(self, job: ClaimedJob, message: str) -> None:
@@ -234,12 +248,37 @@ class EmbeddedWorker:
                 pipe,
                 jobs,
                 self.max_batch_images,
-                wants_partials=lambda job: self.events.wants_partials(job.id),
+                wants_partials=self._wants_partials,
                 on_partial=self._publish_partial,
                 on_batch=self.observer.batch,
                 should_abort=self._should_abort,
             )
 
+    def _wants_partials(self, job: ClaimedJob) -> bool:
+        return self.events.wants_partials(job.id) or (self.previews is not None and self.previews.wants(job))
+
     def _publish_partial(self, job: ClaimedJob, image_index: int, partial_index: int, image: torch.Tensor) -> None:
         data = encode_image(image, job.request.output_format, job.request.output_compression)
         self.events.publish(PartialImage(job.id, image_index, partial_index, data))
+        if self.previews is not None:
+            self.previews.publish(job, image_index, partial_index, data)
+
+
+class NoWorker:
+    """The worker of a process that runs no jobs (`gesso serve --no-worker`): separate worker
+    processes find its jobs in the database, so waking, draining and stopping do nothing."""
+
+    ready = True
+    running_jobs: frozenset[str] = frozenset()
+
+    def start(self) -> None:
+        pass
+
+    def wake(self) -> None:
+        pass
+
+    def drain(self, grace_s: float) -> None:
+        pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.governance.roles import Role, parse_role
 from gesso.governance.tenants import create_tenant, find_tenant, tenant_count
+from gesso.store.advisory_locks import transaction_lock
 from gesso.store.ids import new_id
 from gesso.store.tables import ApiKey
 
@@ -74,6 +75,7 @@ def bootstrap_first_tenant(sessions: sessionmaker[Session], tenant_name: str) ->
     Returns None when any tenant exists already (the key was printed on the first start).
     """
     with sessions.begin() as session:
+        transaction_lock(session, "first-tenant")  # replicas starting together: one creates it
         if tenant_count(session) > 0:
             return None
         tenant = create_tenant(session, tenant_name)

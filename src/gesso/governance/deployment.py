@@ -22,7 +22,9 @@ from gesso.store.tenant_keys import TenantKeyring, open_key_provider
 
 
 def keys_dir(settings: Settings) -> Path:
-    return settings.data_dir / "keys"
+    """Where the deployment's keys live: `keys_dir`, by default `<data_dir>/keys`. Every replica
+    and worker of one deployment reads the same keys (a shared volume or a mounted secret)."""
+    return settings.keys_dir or settings.data_dir / "keys"
 
 
 @dataclass

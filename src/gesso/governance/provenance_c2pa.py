@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gesso.store.secret_files import create_secret_set
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GESSO_ASSERTION = "org.gesso.generation"
@@ -80,12 +81,6 @@ class CredentialsReport:
 
 
 # -- the signing identity --------------------------------------------------------------------------
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -162,11 +157,19 @@ def create_local_identity(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(keys_dir / CA_KEY_FILE, _key_pem(ca_key))
-    _write_private(keys_dir / SIGNER_KEY_FILE, _key_pem(signer_key))
-    (keys_dir / CA_CERT_FILE).write_text(_pem(ca))
-    (keys_dir / SIGNER_CHAIN_FILE).write_text(_pem(signer) + _pem(ca))
-    (keys_dir / TRUST_ANCHORS_FILE).write_text(_pem(ca))
+    # the CA key claims the folder; the chain comes last (its presence means the set is whole), so
+    # replicas starting together on one shared keys folder all use the first one's identity
+    create_secret_set(
+        keys_dir,
+        [
+            (CA_KEY_FILE, _key_pem(ca_key)),
+            (CA_CERT_FILE, _pem(ca).encode()),
+            (TRUST_ANCHORS_FILE, _pem(ca).encode()),
+            (SIGNER_KEY_FILE, _key_pem(signer_key)),
+            (SIGNER_CHAIN_FILE, (_pem(signer) + _pem(ca)).encode()),
+        ],
+        public=frozenset({CA_CERT_FILE, TRUST_ANCHORS_FILE, SIGNER_CHAIN_FILE}),
+    )
     return load_identity(keys_dir)
 
 

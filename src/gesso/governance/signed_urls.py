@@ -14,6 +14,7 @@ from gesso.store.secret_files import read_or_create_secret
 # them (Unix seconds well past year 30000), then the 64 hex digits of the HMAC.
 MAX_EXPIRES_DIGITS = 12
 MAX_TOKEN_CHARS = MAX_EXPIRES_DIGITS + 1 + 64
+URL_SIGNING_KEY_FILE = "url-signing.key"  # in the keys folder, which every replica shares
 _TOKEN = re.compile(rf"([0-9]{{1,{MAX_EXPIRES_DIGITS}}})\.[0-9a-f]{{64}}")
 
 
@@ -37,5 +38,6 @@ def image_token_valid(key: bytes, image_id: str, token: str, now: float) -> bool
 
 
 def load_or_create_url_signing_key(path: Path) -> bytes:
-    """Read the URL-signing key, creating it (owner-only) on first start."""
+    """Read the URL-signing key, creating it (owner-only) on first start; replicas that start
+    together on one shared keys folder all read the one created first."""
     return read_or_create_secret(path, lambda: secrets.token_bytes(32))

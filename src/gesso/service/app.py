@@ -44,18 +44,24 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
-        requeued = state.queue.requeue_interrupted()
-        if requeued:
-            log.info("requeued %d interrupted job(s)", requeued)
+        if state.runs_jobs_alone:
+            # the only worker of this database: a job still running was cut short by a crash of
+            # the last process. Elsewhere a running job may be another live worker's: its lease
+            # says when it may be taken (the claim re-takes lapsed leases)
+            requeued = state.queue.requeue_interrupted()
+            if requeued:
+                log.info("requeued %d interrupted job(s)", requeued)
         app.state.gesso = state
         state.worker.start()
         stop_governance = start_governance(state)  # retention sweep, final audit checkpoint
-        state.finetuning.start()  # resumes interrupted fine-tunes
+        if settings.embedded_worker:
+            state.finetuning.start()  # resumes interrupted fine-tunes
         try:
             yield
         finally:
             state.begin_shutdown()  # a no-op when SIGTERM began it already
-            state.finetuning.stop()  # pauses a running fine-tune at a checkpoint
+            if settings.embedded_worker:
+                state.finetuning.stop()  # pauses a running fine-tune at a checkpoint
             state.worker.stop(settings.shutdown_grace_s)  # the rest of the batch is handed back
             stop_governance()
 

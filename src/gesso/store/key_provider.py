@@ -20,6 +20,8 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gesso.store.secret_files import read_or_create_secret
+
 MASTER_KEY_ENV = "GESSO_MASTER_KEY"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -155,11 +157,15 @@ def read_master_key_file(path: Path) -> list[bytes]:
 
 
 def provider_from_file(path: Path, create: bool = False) -> LocalKeyProvider:
-    """A provider over the keys in `path`; with `create`, a new key file is made if none exists."""
+    """A provider over the keys in `path`; with `create`, a new key file is made if none exists.
+
+    Creation is race-safe: processes that start together on one shared keys folder all end up
+    with the one key file that was created first.
+    """
     if not path.exists():
         if not create:
             raise FileNotFoundError(f"master key file {path} does not exist")
-        write_master_key_file(path, [generate_master_key()])
+        read_or_create_secret(path, lambda: (encode_master_key(generate_master_key()) + "\n").encode())
     return LocalKeyProvider(read_master_key_file(path))
 
 

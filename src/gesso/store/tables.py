@@ -96,6 +96,20 @@ class ImageRecord(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class JobPreview(Base):
+    """One streamed preview of a running job, for requests waiting on another replica; the
+    preview itself is a sealed blob (`blob_key`). Kept a short while after the job ends."""
+
+    __tablename__ = "job_previews"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    image_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partial_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    blob_key: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 # -- governance -------------------------------------------------------------------------
 
 

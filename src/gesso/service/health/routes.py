@@ -20,9 +20,11 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: default model loaded, worker running, database reachable")
+@router.get("/readyz", summary="Readiness: database reachable, and with an embedded worker: default model loaded, worker running")
 def readyz(state: State) -> JSONResponse:
-    checks = {"database": database_reachable(state.sessions), "worker": state.worker.ready}
+    checks = {"database": database_reachable(state.sessions)}
+    if state.settings.embedded_worker:  # an API-only replica (`--no-worker`) is ready without one
+        checks["worker"] = state.worker.ready
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
 

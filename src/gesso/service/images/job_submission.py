@@ -17,6 +17,7 @@ from gesso.jobs.queue_errors import QueueOverloaded
 from gesso.service.http.errors import ApiError
 from gesso.service.images.image_requests import ImageRequest
 from gesso.service.runtime.app_state import ServiceState
+from gesso.store.advisory_locks import transaction_lock
 from gesso.store.blob_store import blob_key
 from gesso.store.job_records import find_job_by_idempotency_key
 from gesso.store.sql_job_queue import add_job, images_waiting, job_uploads_prefix
@@ -79,6 +80,10 @@ def _insert(
     prefix = job_uploads_prefix(principal.tenant_id, job_id)
     try:
         with state.sessions.begin() as session:
+            # one submission per tenant at a time across replicas: the quota is counted and the
+            # job inserted under this lock, and a concurrent duplicate of an idempotent request
+            # waits here and then finds the first one's job
+            transaction_lock(session, f"quota:{principal.tenant_id}")
             if idempotency_key is not None:
                 existing = find_job_by_idempotency_key(session, principal.tenant_id, idempotency_key)
                 if existing is not None:

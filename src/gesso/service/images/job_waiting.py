@@ -1,6 +1,7 @@
 """Answer an accepted job: wait for it (plain response), stream it (SSE), or return it at once
-(`background=true`). Progress comes from the worker's events; the database is the truth, so a
-missed event only delays an answer by one poll."""
+(`background=true`). Progress comes from this process's worker as events; a job that a worker in
+another process runs is polled (`job_poll_s`), its previews read from the database. The database
+is the truth, so a missed event only delays an answer by one poll."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from gesso.service.images.image_responses import (
 )
 from gesso.service.images.job_submission import submit_job
 from gesso.service.runtime.app_state import ServiceState
+from gesso.store.blob_keys import BlobNotFound
 from gesso.store.ids import new_id
+from gesso.store.job_previews import stored_previews
 from gesso.store.job_records import find_job, job_images
 from gesso.store.tables import ImageRecord, Job
 from gesso.store.transient_errors import is_transient
@@ -99,11 +102,42 @@ async def _read_job(state: ServiceState, tenant_id: str, job_id: str) -> tuple[J
     return await run_in_threadpool(read)
 
 
+def poll_seconds(state: ServiceState, job_id: str) -> float:
+    """How long to wait for an event before reading the job again: this process's worker tells
+    when its jobs end; a job that may run elsewhere is read every `job_poll_s`."""
+    if state.runs_jobs_alone or job_id in state.worker.running_jobs:
+        return POLL_SECONDS
+    return min(POLL_SECONDS, state.settings.job_poll_s)
+
+
+async def _stored_previews(
+    state: ServiceState, tenant_id: str, job_id: str, seen: set[tuple[int, int]]
+) -> list[PartialImage]:
+    """The previews a worker in another process stored for the job and this stream has not sent."""
+
+    def read() -> list[PartialImage]:
+        with state.sessions() as session:
+            rows = [row for row in stored_previews(session, tenant_id, job_id)
+                    if (row.image_index, row.partial_index) not in seen]
+        found = []
+        for row in rows:
+            try:
+                data = state.blobs.get(row.blob_key)
+            except BlobNotFound:  # pruned a moment ago
+                continue
+            found.append(PartialImage(job_id, row.image_index, row.partial_index, data))
+        return found
+
+    if state.runs_jobs_alone:
+        return []  # this process's worker runs every job: its events carry every preview
+    return await run_in_threadpool(read)
+
+
 async def _next_event(state: ServiceState, tenant_id: str, job_id: str, events: asyncio.Queue):
     """The next partial image, or the job as it is now (after an event or a poll of at most
     POLL_SECONDS), so the caller checks its deadlines at least that often."""
     try:
-        event = await asyncio.wait_for(events.get(), POLL_SECONDS)
+        event = await asyncio.wait_for(events.get(), poll_seconds(state, job_id))
     except asyncio.TimeoutError:
         event = None
     if isinstance(event, PartialImage):
@@ -165,6 +199,20 @@ async def _stream(
     event_prefix: str,
 ) -> AsyncIterator[str]:
     generation = image_request.generation
+    partials = generation.partial_images > 0
+    seen: set[tuple[int, int]] = set()  # (image, partial): a preview comes once, from either source
+
+    def partial_event(partial: PartialImage) -> str:
+        seen.add((partial.image_index, partial.partial_index))
+        payload = {
+            "type": f"{event_prefix}.partial_image",
+            "b64_json": base64.b64encode(partial.data).decode(),
+            "partial_image_index": partial.partial_index,
+            "image_index": partial.image_index,  # Gesso: which of the n images
+            **stream_event_fields(generation, image_request.quality),
+        }
+        return sse_event(payload["type"], payload)
+
     try:
         job, images = await _read_job(state, tenant_id, job_id)
         while job.status not in TERMINAL:
@@ -175,26 +223,26 @@ async def _stream(
                 return
             try:
                 got = await _next_event(state, tenant_id, job_id, events)
+                stored = await _stored_previews(state, tenant_id, job_id, seen) if partials else []
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 continue  # a locked database: the job is accepted, keep waiting
             if isinstance(got, PartialImage):
-                payload = {
-                    "type": f"{event_prefix}.partial_image",
-                    "b64_json": base64.b64encode(got.data).decode(),
-                    "partial_image_index": got.partial_index,
-                    "image_index": got.image_index,  # Gesso: which of the n images
-                    **stream_event_fields(generation, image_request.quality),
-                }
-                yield sse_event(payload["type"], payload)
+                stored.insert(0, got)
             else:
                 job, images = got
+            for partial in stored:
+                if (partial.image_index, partial.partial_index) not in seen:
+                    yield partial_event(partial)
         if job.status == "failed":
             error = {"message": job.error_message or "the job failed", "type": "server_error",
                      "param": None, "code": job.error_code}
             yield sse_event("error", {"type": "error", "error": error})
             return
+        if partials:  # previews stored after the last poll, before the job ended
+            for partial in await _stored_previews(state, tenant_id, job_id, seen):
+                yield partial_event(partial)
         for image in images:
             data = await run_in_threadpool(state.blobs.get, image.blob_key)
             payload = {

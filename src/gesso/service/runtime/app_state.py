@@ -9,24 +9,21 @@ from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gesso.engine.device import pick_device
 from gesso.engine.model_registry import shipped_models
-from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.engine.progress_events import JobEvents
-from gesso.engine.thread_budget import process_thread_budget
-from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
-from gesso.governance.deployment import Governance, open_governance
-from gesso.governance.rate_limits import KeyRateLimiter, SourceRateLimiter
+from gesso.engine.worker import NoWorker, Worker, WorkerObserver
+from gesso.governance.deployment import Governance, keys_dir
+from gesso.governance.rate_limits import KeyRateLimiter, SharedKeyRateLimiter, SourceRateLimiter
 from gesso.governance.refusal_summaries import RefusalAggregator
-from gesso.governance.signed_urls import load_or_create_url_signing_key
+from gesso.governance.signed_urls import URL_SIGNING_KEY_FILE, load_or_create_url_signing_key
 from gesso.model.pipeline_gesso import GessoPipeline
-from gesso.service.fine_tuning.state import FineTuning, open_finetuning
+from gesso.service.fine_tuning.state import FineTuning
 from gesso.service.http.draining import Drain
 from gesso.service.http.metrics import ServiceMetrics
 from gesso.service.runtime.expected_wait import ExpectedWait
+from gesso.service.runtime.job_runtime import build_image_worker, open_job_runtime
 from gesso.settings import Settings
-from gesso.store.blob_store import BlobStore, open_blob_store
-from gesso.store.database import database_url, open_database
+from gesso.store.blob_store import BlobStore
 from gesso.store.sql_job_queue import SqlJobQueue, images_waiting, queue_depth
 
 log = logging.getLogger("gesso.service")
@@ -40,12 +37,15 @@ class ServiceState:
     queue: SqlJobQueue
     events: JobEvents
     worker: Worker
-    limiter: KeyRateLimiter
+    limiter: KeyRateLimiter | SharedKeyRateLimiter
     metrics: ServiceMetrics
     signing_key: bytes
     pipelines: Callable[[str], GessoPipeline]
     governance: "Governance | None" = None  # audit log, keyring, provenance identity
     finetuning: "FineTuning | None" = None  # fine-tune queue, worker, adapters
+    # `gesso serve` with its embedded worker on SQLite: no other process runs this database's
+    # jobs, so waits rely on this process's events and a restart requeues what was running
+    runs_jobs_alone: bool = True
     auth_failures: SourceRateLimiter = field(default_factory=lambda: SourceRateLimiter(60))
     refusals: RefusalAggregator = field(default_factory=RefusalAggregator)
     expected_wait: ExpectedWait = field(default_factory=ExpectedWait)
@@ -68,11 +68,10 @@ class ServiceState:
 
 
 def build_state(settings: Settings) -> ServiceState:
-    """Open everything; migrations run here. The worker is built but not started."""
-    sessions = open_database(database_url(settings.data_dir, settings.database_url), settings.database_busy_timeout_s)
-    governance = open_governance(settings, sessions)  # seals blobs and job specs from here on
-    blobs = governance.seal(open_blob_store(settings.data_dir, settings.blob_url))
-    queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts, lease_s=settings.job_lease_s)
+    """Open everything; migrations run here. The worker is built but not started; with
+    `embedded_worker` off there is none (separate `gesso worker` processes run the jobs)."""
+    runtime = open_job_runtime(settings)
+    sessions = runtime.sessions
     events = JobEvents()
     expected_wait = ExpectedWait()
 
@@ -85,40 +84,28 @@ def build_state(settings: Settings) -> ServiceState:
             return expected_wait.seconds_for(images_waiting(session))
 
     metrics = ServiceMetrics(read_depth, read_expected_wait)
-    cache = pipeline_cache_for(settings, pick_device(settings.device))
-
-    def pipelines(name: str) -> GessoPipeline:
-        # only registered names: a model field is never a path on this machine
-        if name not in shipped_models(settings.models_dir):
-            raise LookupError(f"unknown model {name!r}")
-        return cache.get(settings.models_dir / name, settings.default_sampler)
-
-    process_thread_budget(settings.torch_threads)  # before any worker takes its share
-    finetuning = open_finetuning(settings, sessions, blobs, pipelines)  # `ft:...` names too
-    worker = EmbeddedWorker(
-        governance.stamping(queue),
-        finetuning.pipelines,
-        events,
-        settings.max_batch_images,
-        preload_model=settings.default_model,
-        observer=WorkerObserver(
+    runs_jobs_alone = settings.embedded_worker and not runtime.shared_database
+    worker: Worker = NoWorker()
+    if settings.embedded_worker:
+        observer = WorkerObserver(
             batch=metrics.observe_batch, images=metrics.observe_images, throughput=expected_wait.observe
-        ),
-        heartbeat_s=max(0.5, settings.job_lease_s / 3),
-    )
+        )
+        worker = build_image_worker(runtime, events, observer, share_previews=not runs_jobs_alone)
+    engine = sessions.kw["bind"]
     return ServiceState(
         settings=settings,
         sessions=sessions,
-        blobs=blobs,
-        queue=queue,
+        blobs=runtime.blobs,
+        queue=runtime.queue,
         events=events,
         worker=worker,
-        limiter=KeyRateLimiter(),
+        limiter=SharedKeyRateLimiter(engine) if engine.dialect.name == "postgresql" else KeyRateLimiter(),
         metrics=metrics,
-        signing_key=load_or_create_url_signing_key(settings.data_dir / "keys" / "url-signing.key"),
-        governance=governance,
-        pipelines=finetuning.pipelines,
-        finetuning=finetuning,
+        signing_key=load_or_create_url_signing_key(keys_dir(settings) / URL_SIGNING_KEY_FILE),
+        governance=runtime.governance,
+        pipelines=runtime.finetuning.pipelines,
+        finetuning=runtime.finetuning,
+        runs_jobs_alone=runs_jobs_alone,
         auth_failures=SourceRateLimiter(settings.auth_failures_per_minute),
         refusals=RefusalAggregator(settings.refusal_audit_window_s, settings.refusal_audit_summary_every),
         expected_wait=expected_wait,
