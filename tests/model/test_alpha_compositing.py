@@ -25,7 +25,9 @@ def test_half_transparent_red_is_premultiplied():
 
 
 def test_clean_sets_faint_alpha_to_zero_and_keeps_colour_under_alpha():
-    decoded = torch.tensor([0.2, 0.9, -0.5, -0.999]).reshape(1, 4, 1, 1)  # alpha ~0.0005, colour > alpha
+    decoded = torch.tensor([0.2, 0.9, -0.5, -0.999]).reshape(
+        1, 4, 1, 1
+    )  # alpha ~0.0005, colour > alpha
     clean = clean_premultiplied(decoded)
     assert clean[0, 3].item() == 0.0 and torch.all(clean[0, :3] == 0)
     decoded = torch.tensor([1.0, 1.0, -1.0, 0.0]).reshape(1, 4, 1, 1)  # colour 1 over alpha 0.5
@@ -42,4 +44,6 @@ def test_round_trip_to_straight_keeps_opaque_and_transparent_pixels():
 def test_transparent_on_white_is_white_and_opaque_keeps_its_colour():
     x = clean_premultiplied(premultiplied_model_range(rgba((0, 0, 0, 0), (255, 0, 0, 255))))
     white = composite_on_white(x)
-    assert torch.allclose(white[0, :, 0, 0], torch.ones(3)) and torch.allclose(white[0, :, 0, 1], torch.tensor([1.0, 0, 0]))
+    assert torch.allclose(white[0, :, 0, 0], torch.ones(3)) and torch.allclose(
+        white[0, :, 0, 1], torch.tensor([1.0, 0, 0])
+    )

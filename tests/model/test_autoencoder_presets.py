@@ -53,6 +53,15 @@ def _plain(value):
 def test_small_preset_still_builds_the_shipped_autoencoder():
     shipped = json.loads(SHIPPED_VAE.read_text())
     built = build_autoencoder(AUTOENCODER_PRESETS["small"]).config
-    for key in ("in_channels", "out_channels", "latent_channels", "layers_per_block", "norm_num_groups",
-                "sample_size", "down_block_types", "up_block_types", "block_out_channels"):
+    for key in (
+        "in_channels",
+        "out_channels",
+        "latent_channels",
+        "layers_per_block",
+        "norm_num_groups",
+        "sample_size",
+        "down_block_types",
+        "up_block_types",
+        "block_out_channels",
+    ):
         assert _plain(built[key]) == _plain(shipped[key]), key

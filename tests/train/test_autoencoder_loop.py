@@ -41,9 +41,17 @@ def transparent_shapes(tmp_path_factory) -> Path:
 
 def rgba_config(data: Path, out: Path, max_steps: int, **changes) -> AutoencoderRunConfig:
     settings = dict(
-        data_dir=str(data), out_dir=str(out), preset="tiny-rgba", image_size=32, crop_size=32,
-        batch_size=8, learning_rate=3e-3, max_steps=max_steps, checkpoint_every=1000,
-        mixed_precision="no", edge_weight=0.5,
+        data_dir=str(data),
+        out_dir=str(out),
+        preset="tiny-rgba",
+        image_size=32,
+        crop_size=32,
+        batch_size=8,
+        learning_rate=3e-3,
+        max_steps=max_steps,
+        checkpoint_every=1000,
+        mixed_precision="no",
+        edge_weight=0.5,
     )
     return AutoencoderRunConfig(**{**settings, **changes})
 
@@ -57,7 +65,9 @@ def test_rgba_training_keeps_transparent_corners_transparent(transparent_shapes,
     assert images[:, 3, 0, 0].max() == 0  # the corners really are transparent
     with torch.no_grad():
         x = premultiplied_model_range(images)
-        out = clean_premultiplied(vae.decode(vae.encode(x).latent_dist.mean).sample)  # (8, 4, 32, 32)
+        out = clean_premultiplied(
+            vae.decode(vae.encode(x).latent_dist.mean).sample
+        )  # (8, 4, 32, 32)
     alpha = out[:, 3]
     assert out.shape == (8, 4, 32, 32)
     assert alpha[:, :3, :3].max() < 0.02 and alpha[:, -3:, -3:].max() < 0.02
@@ -73,7 +83,9 @@ class Killed(Exception):
 def test_resume_after_a_kill_equals_an_uninterrupted_run(transparent_shapes, tmp_path, monkeypatch):
     # 16 px crops until step 3, then full images: the kill falls inside the crop phase
     def config(out: str) -> AutoencoderRunConfig:
-        return rgba_config(transparent_shapes, tmp_path / out, 4, crop_size=16, batch_size=4, checkpoint_every=2)
+        return rgba_config(
+            transparent_shapes, tmp_path / out, 4, crop_size=16, batch_size=4, checkpoint_every=2
+        )
 
     straight = train_autoencoder(config("a"), progress=False)
     save = autoencoder_loop.save_checkpoint
@@ -98,8 +110,15 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(transparent_shapes, tmp
 
 def test_the_rgb_preset_still_trains_three_channels(shape_dataset, tmp_path):
     config = AutoencoderRunConfig(
-        data_dir=str(shape_dataset), out_dir=str(tmp_path / "rgb"), preset="tiny", image_size=32,
-        crop_size=16, batch_size=4, max_steps=2, checkpoint_every=2, mixed_precision="no",
+        data_dir=str(shape_dataset),
+        out_dir=str(tmp_path / "rgb"),
+        preset="tiny",
+        image_size=32,
+        crop_size=16,
+        batch_size=4,
+        max_steps=2,
+        checkpoint_every=2,
+        mixed_precision="no",
     )
     final = train_autoencoder(config, progress=False)
     vae = AutoencoderKL.from_pretrained(final)
@@ -126,10 +145,13 @@ def test_the_edge_term_charges_a_blurred_edge_more():
 def test_the_entry_point_prints_progress_lines(transparent_shapes, tmp_path, capsys):
     config_file = tmp_path / "ae.yaml"
     config_file.write_text(
-        f"data_dir: {transparent_shapes}\nout_dir: {tmp_path / 'cli'}\npreset: tiny-rgba\nimage_size: 32\n"
-        "crop_size: 16\nbatch_size: 2\nmax_steps: 4\ncheckpoint_every: 4\nlog_every: 2\nmixed_precision: 'no'\n"
+        f"data_dir: {transparent_shapes}\nout_dir: {tmp_path / 'cli'}\npreset: tiny-rgba\n"
+        "image_size: 32\ncrop_size: 16\nbatch_size: 2\nmax_steps: 4\ncheckpoint_every: 4\n"
+        "log_every: 2\nmixed_precision: 'no'\n"
     )
-    assert main(["--config", str(config_file), "--max-steps", "4", "--threads", "1", "--no-bar"]) == 0
+    assert (
+        main(["--config", str(config_file), "--max-steps", "4", "--threads", "1", "--no-bar"]) == 0
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
     assert [line.split()[1] for line in lines] == ["2/4", "4/4"]
     assert "img/s" in lines[0] and "loss" in lines[0]

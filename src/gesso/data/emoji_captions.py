@@ -1,4 +1,4 @@
-"""Caption views of one emoji image: its name and the words people use for it, each with a style name.
+"""Caption views of one emoji image: its name and the words people use for it, with a style name.
 
 Every view names the style (`..., cartoon style`, `... in noto style`), so the model learns the
 style names prompts can use. Views are chosen with a random generator seeded by the image, so a
@@ -54,10 +54,14 @@ def caption_views(
     if len(keywords) >= 2:
         picked = rng.sample(keywords, min(KEYWORDS_PER_VIEW, len(keywords)))
         views.append(", ".join(picked + ([tone] if tone else []) + [style.phrase]))
-    other_names = [n for n in (*words.shortcodes, words.cldr_name) if n and n.lower() != concept.lower()]
+    other_names = [
+        n for n in (*words.shortcodes, words.cldr_name) if n and n.lower() != concept.lower()
+    ]
     if other_names:
         name = rng.choice(other_names)
-        views.append(f"{name}{', ' + tone if tone else ''}, {rng.choice((style.phrase, style.alias))}")
+        views.append(
+            f"{name}{', ' + tone if tone else ''}, {rng.choice((style.phrase, style.alias))}"
+        )
     views.append(f"{label} in {style.alias}")
     unique: list[str] = []
     for view in views:

@@ -56,7 +56,9 @@ def load_shortcodes(emojibase_dir: Path) -> dict[str, tuple[str, ...]]:
 
 def load_emojilib(emojilib_dir: Path) -> dict[str, tuple[str, ...]]:
     entries = json.loads((emojilib_dir / "dist" / "emoji-en-US.json").read_text(encoding="utf-8"))
-    return {char_hex(emoji): _unique(_as_words(w) for w in words) for emoji, words in entries.items()}
+    return {
+        char_hex(emoji): _unique(_as_words(w) for w in words) for emoji, words in entries.items()
+    }
 
 
 def load_cldr(cldr_dir: Path) -> dict[str, tuple[tuple[str, ...], str]]:
@@ -68,7 +70,9 @@ def load_cldr(cldr_dir: Path) -> dict[str, tuple[tuple[str, ...], str]]:
     }
 
 
-def load_emoji_words(emojibase_dir: Path, emojilib_dir: Path, cldr_dir: Path) -> dict[str, EmojiWords]:
+def load_emoji_words(
+    emojibase_dir: Path, emojilib_dir: Path, cldr_dir: Path
+) -> dict[str, EmojiWords]:
     """Map normalised hexcode -> EmojiWords, for every emoji any of the three sources knows."""
     shortcodes = load_shortcodes(emojibase_dir)
     keywords = load_emojilib(emojilib_dir)

@@ -30,13 +30,15 @@ from PIL import Image
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 ALLOWED_ELEMENTS = frozenset(
-    {
-        "svg", "g", "defs", "symbol", "use", "title", "desc",
-        "path", "rect", "circle", "ellipse", "line", "polyline", "polygon",
-        "linearGradient", "radialGradient", "stop", "clipPath", "mask",
-        "filter", "feBlend", "feColorMatrix", "feComposite", "feFlood", "feGaussianBlur",
-        "feMerge", "feMergeNode", "feOffset",
-    }
+    " ".join(
+        (
+            "svg g defs symbol use title desc",
+            "path rect circle ellipse line polyline polygon",
+            "linearGradient radialGradient stop clipPath mask",
+            "filter feBlend feColorMatrix feComposite feFlood feGaussianBlur",
+            "feMerge feMergeNode feOffset",
+        )
+    ).split()
 )
 _URL = re.compile(r"url\(\s*['\"]?([^)'\"]*)", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(px)?\s*$")
@@ -98,7 +100,9 @@ def render_svg(data: bytes | str, size: int, limits: SvgLimits = SvgLimits()) ->
         raise SvgRefused(f"output size {size} is outside 1..{limits.max_output}")
     text = check_svg(data, limits)
     try:
-        png = resvg_py.svg_to_bytes(svg_string=text, width=size, height=size, skip_system_fonts=True)
+        png = resvg_py.svg_to_bytes(
+            svg_string=text, width=size, height=size, skip_system_fonts=True
+        )
     except (ValueError, RuntimeError) as exc:
         raise SvgRefused(f"resvg could not render the SVG: {exc}") from None
     with Image.open(io.BytesIO(bytes(png))) as decoded:

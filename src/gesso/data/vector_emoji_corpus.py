@@ -40,14 +40,25 @@ class VectorStyle:
 
 
 VECTOR_STYLES: dict[str, VectorStyle] = {
-    "noto": VectorStyle("noto", "@iconify-json/noto", "Apache-2.0", StyleName("cartoon style", "noto style")),
-    "twemoji": VectorStyle("twemoji", "@iconify-json/twemoji", "CC-BY-4.0", StyleName("flat style", "twemoji style")),
+    "noto": VectorStyle(
+        "noto", "@iconify-json/noto", "Apache-2.0", StyleName("cartoon style", "noto style")
+    ),
+    "twemoji": VectorStyle(
+        "twemoji", "@iconify-json/twemoji", "CC-BY-4.0", StyleName("flat style", "twemoji style")
+    ),
     "fluent-flat": VectorStyle(
-        "fluent-flat", "@iconify-json/fluent-emoji-flat", "MIT", StyleName("fluent style", "fluent emoji style")
+        "fluent-flat",
+        "@iconify-json/fluent-emoji-flat",
+        "MIT",
+        StyleName("fluent style", "fluent emoji style"),
     ),
 }
 VECTOR_BASE_STYLES = ("noto", "twemoji", "fluent-flat")
-CAPTION_SOURCES = {"emojibase-data": "MIT", "emojilib": "MIT", "cldr-annotations-full": "Unicode-3.0"}
+CAPTION_SOURCES = {
+    "emojibase-data": "MIT",
+    "emojilib": "MIT",
+    "cldr-annotations-full": "Unicode-3.0",
+}
 SOURCES_FILE = "sources.json"
 
 
@@ -75,9 +86,13 @@ def build_vector_emoji_corpus(
     if unknown:
         choices = ", ".join(VECTOR_STYLES)
         raise ValueError(f"unknown style(s): {', '.join(unknown)}; choose from {choices}")
-    fetched = {name: fetch_package(name, EMOJI_PACKAGES[name], cache_dir) for name in CAPTION_SOURCES}
+    fetched = {
+        name: fetch_package(name, EMOJI_PACKAGES[name], cache_dir) for name in CAPTION_SOURCES
+    }
     labels = load_labels(fetched["emojibase-data"])
-    words = load_emoji_words(fetched["emojibase-data"], fetched["emojilib"], fetched["cldr-annotations-full"])
+    words = load_emoji_words(
+        fetched["emojibase-data"], fetched["emojilib"], fetched["cldr-annotations-full"]
+    )
     held = {_prompt_key(p) for p in held_out}
     rows: list[DatasetRow] = []
     seen_images: set[str] = set()
@@ -86,11 +101,21 @@ def build_vector_emoji_corpus(
         style = VECTOR_STYLES[style_name]
         version = EMOJI_PACKAGES[style.package]
         emoji = read_iconify_emoji(fetch_package(style.package, version, cache_dir))
-        labelled = [(normalise_hex(e.code), e) for e in emoji if normalise_hex(e.code) in labels][:limit]
-        count = counts[style_name] = {"in_package": len(emoji), "images": 0, "refused": 0, "repeated": 0, "empty": 0}
+        labelled = [(normalise_hex(e.code), e) for e in emoji if normalise_hex(e.code) in labels][
+            :limit
+        ]
+        count = counts[style_name] = {
+            "in_package": len(emoji),
+            "images": 0,
+            "refused": 0,
+            "repeated": 0,
+            "empty": 0,
+        }
         (out_dir / style_name).mkdir(parents=True, exist_ok=True)
         seen_codes: set[str] = set()
-        for code, item in tqdm(labelled, desc=f"render {style_name}", unit="img", disable=not progress):
+        for code, item in tqdm(
+            labelled, desc=f"render {style_name}", unit="img", disable=not progress
+        ):
             if code in seen_codes:
                 count["repeated"] += 1
                 continue
@@ -113,7 +138,9 @@ def build_vector_emoji_corpus(
             label = labels[code]
             variant_words = words.get(code) or words.get(label.concept_id) or EmojiWords()
             file_name = f"{style_name}/{code.lower()}.png"
-            views = caption_views(label.concept, label.label, label.tags, variant_words, style.name, file_name)
+            views = caption_views(
+                label.concept, label.label, label.tags, variant_words, style.name, file_name
+            )
             views = [v for v in views if _prompt_key(v) not in held]
             if not views:
                 continue
@@ -168,25 +195,35 @@ def _write_sources(out_dir: Path, styles: tuple[str, ...], counts: dict, size: i
 
 
 def read_held_out_prompts(path: Path) -> tuple[str, ...]:
-    """The prompts of a paraphrase file (`configs/paraphrases.yaml`: a list of {prompt, concept})."""
+    """The prompts of a paraphrase file (as `configs/paraphrases.yaml`: {prompt, concept} each)."""
     return tuple(str(entry["prompt"]) for entry in yaml.safe_load(path.read_text()) or ())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="the corpus folder to write")
-    parser.add_argument("--cache", type=Path, default=Path(".npm-packs"), help="where npm tarballs are kept")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(".npm-packs"), help="where npm tarballs are kept"
+    )
     parser.add_argument("--size", type=int, default=128, help="pixels per side")
-    parser.add_argument("--styles", default=",".join(VECTOR_BASE_STYLES), help="comma-separated styles")
-    parser.add_argument("--limit", type=int, default=None, help="at most this many images per style")
-    parser.add_argument("--held-out", type=Path, default=None, help="paraphrase YAML never to train on")
+    parser.add_argument(
+        "--styles", default=",".join(VECTOR_BASE_STYLES), help="comma-separated styles"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="at most this many images per style"
+    )
+    parser.add_argument(
+        "--held-out", type=Path, default=None, help="paraphrase YAML never to train on"
+    )
     args = parser.parse_args(argv)
     from gesso.data.validation import validate_dataset
 
     try:
         held_out = read_held_out_prompts(args.held_out) if args.held_out else ()
         styles = tuple(s.strip() for s in args.styles.split(",") if s.strip())
-        rows = build_vector_emoji_corpus(args.out, args.cache, styles, args.size, args.limit, held_out)
+        rows = build_vector_emoji_corpus(
+            args.out, args.cache, styles, args.size, args.limit, held_out
+        )
     except (ValueError, OSError, PackageFetchError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -34,20 +34,25 @@ def clean_premultiplied(decoded: torch.Tensor) -> torch.Tensor:
 def to_straight_uint8(premultiplied: torch.Tensor) -> torch.Tensor:
     """Premultiplied RGBA in [0, 1] -> straight (PNG) RGBA uint8; colour is 0 where alpha is 0."""
     alpha = premultiplied[:, 3:4]
-    colour = torch.where(alpha > 0, premultiplied[:, :3] / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
+    colour = torch.where(
+        alpha > 0, premultiplied[:, :3] / alpha.clamp_min(1e-6), torch.zeros_like(alpha)
+    )
     straight = torch.cat([colour.clamp(0.0, 1.0), alpha], dim=1)
     return straight.mul(255.0).round().clamp(0, 255).to(torch.uint8)
 
 
 def composite_over(premultiplied: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """Premultiplied RGBA in [0, 1] over an RGB background in [0, 1] (broadcast) -> RGB in [0, 1]."""
+    """Premultiplied RGBA in [0, 1] over an RGB background in [0, 1] (broadcast) -> RGB."""
     alpha = premultiplied[:, 3:4]
     return premultiplied[:, :3] + (1.0 - alpha) * background
 
 
 def composite_on_white(premultiplied: torch.Tensor) -> torch.Tensor:
     """Premultiplied RGBA in [0, 1] -> RGB in [0, 1] on white (the `opaque` background)."""
-    return composite_over(premultiplied, torch.ones(1, 3, 1, 1, dtype=premultiplied.dtype, device=premultiplied.device))
+    return composite_over(
+        premultiplied,
+        torch.ones(1, 3, 1, 1, dtype=premultiplied.dtype, device=premultiplied.device),
+    )
 
 
 def checkerboard(size: int, cell: int = 8) -> torch.Tensor:

@@ -25,7 +25,9 @@ class AutoencoderConfig:
 AUTOENCODER_PRESETS: dict[str, AutoencoderConfig] = {
     "tiny": AutoencoderConfig(image_size=32, channels=(8, 16, 32)),
     "small": AutoencoderConfig(),
-    "tiny-rgba": AutoencoderConfig(image_size=64, channels=(8, 16, 16, 32), latent_channels=8, image_channels=4),
+    "tiny-rgba": AutoencoderConfig(
+        image_size=64, channels=(8, 16, 16, 32), latent_channels=8, image_channels=4
+    ),
     "rgba128": AutoencoderConfig(
         image_size=128, channels=(32, 64, 128, 128), latent_channels=8, image_channels=4
     ),

@@ -43,11 +43,16 @@ def random_crops(images: torch.Tensor, size: int, generator: torch.Generator) ->
         return images
     ys = torch.randint(0, h - size + 1, (b,), generator=generator)
     xs = torch.randint(0, w - size + 1, (b,), generator=generator)
-    return torch.stack([img[:, y : y + size, x : x + size] for img, y, x in zip(images, ys, xs, strict=True)])
+    return torch.stack(
+        [img[:, y : y + size, x : x + size] for img, y, x in zip(images, ys, xs, strict=True)]
+    )
 
 
 def reconstruction_loss(
-    recon: torch.Tensor, target: torch.Tensor, edge_weight: float = 0.0, free_overshoot: bool = False
+    recon: torch.Tensor,
+    target: torch.Tensor,
+    edge_weight: float = 0.0,
+    free_overshoot: bool = False,
 ) -> torch.Tensor:
     """L1 + MSE over every channel, plus `edge_weight` x L1 of the horizontal and vertical
     differences (a blurred edge has smaller differences than a sharp one, so blur costs more).
@@ -62,20 +67,25 @@ def reconstruction_loss(
     if edge_weight:
         dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
         dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
-        loss = loss + edge_weight * (F.l1_loss(dx(recon), dx(target)) + F.l1_loss(dy(recon), dy(target)))
+        loss = loss + edge_weight * (
+            F.l1_loss(dx(recon), dx(target)) + F.l1_loss(dy(recon), dy(target))
+        )
     return loss
 
 
 def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Path:
-    """Train (or resume, exactly) the autoencoder; return the folder of the final diffusers model."""
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    """Train (or resume, exactly) the autoencoder; return the final diffusers model's folder."""
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available()
+    )
     torch.manual_seed(config.seed)
     out_dir = Path(config.out_dir)
     preset = AUTOENCODER_PRESETS[config.preset]
     rgba = preset.image_channels == 4
     to_input = premultiplied_model_range if rgba else to_model_range
     rows = read_rows(Path(config.data_dir))
-    images = load_images(Path(config.data_dir), rows, config.image_size, "RGBA" if rgba else "RGB")
+    mode = "RGBA" if rgba else "RGB"
+    images = load_images(Path(config.data_dir), rows, config.image_size, mode, progress)
     vae = build_autoencoder(preset)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
@@ -91,7 +101,11 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
     bar = tqdm(total=config.max_steps, initial=step, desc="autoencoder", disable=not progress)
     started, first_step, seen = time.perf_counter(), step, 0
     while step < config.max_steps:
-        lr = config.learning_rate * 0.5 * (1 + torch.cos(torch.tensor(step / config.max_steps * torch.pi))).item()
+        lr = (
+            config.learning_rate
+            * 0.5
+            * (1 + torch.cos(torch.tensor(step / config.max_steps * torch.pi))).item()
+        )
         for group in optimizer.param_groups:
             group["lr"] = max(lr, config.learning_rate * 0.05)
         idx = torch.randint(0, len(images), (config.batch_size,), generator=generator)
@@ -125,8 +139,12 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
         if step % config.checkpoint_every == 0 or step == config.max_steps:
             model = accelerator.unwrap_model(vae)
             ckpt = save_checkpoint(
-                out_dir / "checkpoints", step, {"vae": model}, optimizer,
-                {"generator": generator.get_state()}, {"config": asdict(config), "loss": loss.item()},
+                out_dir / "checkpoints",
+                step,
+                {"vae": model},
+                optimizer,
+                {"generator": generator.get_state()},
+                {"config": asdict(config), "loss": loss.item()},
             )
             _save_reconstructions(model, images[:16], ckpt / "reconstructions.png", rgba)
     bar.close()
@@ -143,9 +161,14 @@ def _set_latent_scale(vae, images: torch.Tensor, to_input, count: int = 1024) ->
     """Record shift and scale so that latents have zero mean and unit variance."""
     vae.eval()
     latents = torch.cat(
-        [vae.encode(to_input(images[i : i + 128])).latent_dist.mean for i in range(0, min(count, len(images)), 128)]
+        [
+            vae.encode(to_input(images[i : i + 128])).latent_dist.mean
+            for i in range(0, min(count, len(images)), 128)
+        ]
     )
-    vae.register_to_config(shift_factor=float(latents.mean()), scaling_factor=float(1.0 / latents.std()))
+    vae.register_to_config(
+        shift_factor=float(latents.mean()), scaling_factor=float(1.0 / latents.std())
+    )
 
 
 @torch.no_grad()
@@ -165,13 +188,17 @@ def _save_reconstructions(vae, images: torch.Tensor, path: Path, rgba: bool) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train (or resume) the autoencoder from a YAML run config.")
+    parser = argparse.ArgumentParser(
+        description="Train (or resume) the autoencoder from a YAML run config."
+    )
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--data-dir", default=None, help="override data_dir")
     parser.add_argument("--out-dir", default=None, help="override out_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--no-bar", action="store_true", help="progress lines only (for a log file)")
+    parser.add_argument(
+        "--no-bar", action="store_true", help="progress lines only (for a log file)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
