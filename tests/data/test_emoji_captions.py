@@ -28,6 +28,14 @@ def test_views_are_the_same_for_the_same_image_and_keep_a_variant_in_each():
     assert all("dark skin tone" in v for v in views)
 
 
+def test_the_tone_of_a_variant_whose_concept_has_a_colon_is_found():
+    label = "kiss, woman, man, medium skin tone"
+    views = caption_views("kiss: woman, man", label, ("kiss",), WORDS, NOTO, "x")
+    keywords_view = views[2]  # canonical, label with keywords, then keywords alone
+    assert keywords_view.endswith(", medium skin tone, cartoon style")
+    assert label not in keywords_view
+
+
 def test_an_emoji_without_words_still_has_its_name_in_the_style():
     views = caption_views("keycap: #", "keycap: #", (), EmojiWords(), NOTO, "x")
     assert views == ["keycap: #, cartoon style", "keycap: # in noto style"]

@@ -45,8 +45,10 @@ def caption_views(
     """
     rng = random.Random(seed)
     keywords = _words_of(label, tags, words)
-    # a variant's own words ("medium skin tone") stay in every view
-    tone = label.removeprefix(f"{concept}, ") if label != concept else ""
+    # A variant's own words ("medium skin tone") stay in every view; load_labels writes a skin
+    # label as the concept with ": " turned into ", ", then the tone.
+    variant_of = f"{concept.replace(': ', ', ')}, "
+    tone = label.removeprefix(variant_of) if label.startswith(variant_of) else ""
     views = [f"{label}, {style.phrase}"]
     if keywords:
         picked = rng.sample(keywords, min(3, len(keywords)))

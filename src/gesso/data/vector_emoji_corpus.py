@@ -136,7 +136,8 @@ def build_vector_emoji_corpus(
                 continue
             seen_images.add(digest)
             label = labels[code]
-            variant_words = words.get(code) or words.get(label.concept_id) or EmojiWords()
+            # a skin-tone variant has only tone-coded shortcodes of its own: it takes its base's words
+            variant_words = words.get(label.concept_id) or EmojiWords()
             file_name = f"{style_name}/{code.lower()}.png"
             views = caption_views(
                 label.concept, label.label, label.tags, variant_words, style.name, file_name

@@ -146,7 +146,8 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
                 {"generator": generator.get_state()},
                 {"config": asdict(config), "loss": loss.item()},
             )
-            _save_reconstructions(model, images[:16], ckpt / "reconstructions.png", rgba)
+            shown = images[torch.linspace(0, len(images) - 1, min(16, len(images))).long()]
+            _save_reconstructions(model, shown, ckpt / "reconstructions.png", rgba)
     bar.close()
     final = out_dir / "final"
     model = accelerator.unwrap_model(vae)
