@@ -100,6 +100,7 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
     full_from = int(config.max_steps * 0.85)
     bar = tqdm(total=config.max_steps, initial=step, desc="autoencoder", disable=not progress)
     started, first_step, seen = time.perf_counter(), step, 0
+    window: list[float] = []  # losses since the last progress line (it shows their mean)
     while step < config.max_steps:
         lr = (
             config.learning_rate
@@ -125,17 +126,20 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
         optimizer.zero_grad(set_to_none=True)
         step += 1
         seen += len(idx)
+        window.append(loss.item())
         speed = seen / (time.perf_counter() - started)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{speed:.1f}")
+        bar.set_postfix(loss=f"{window[-1]:.4f}", img_s=f"{speed:.1f}")
         if config.log_every and (step % config.log_every == 0 or step == config.max_steps):
             eta = (config.max_steps - step) * (time.perf_counter() - started) / (step - first_step)
             tqdm.write(
-                f"step {step}/{config.max_steps} loss {loss.item():.5f} lr {group['lr']:.2e} "
-                f"{speed:.1f} img/s eta {eta / 3600:.1f} h",
+                f"step {step}/{config.max_steps} loss {sum(window) / len(window):.5f} "
+                f"lr {group['lr']:.2e} {speed:.1f} img/s eta {eta / 3600:.1f} h",
                 file=sys.stdout,
             )
             sys.stdout.flush()
+        if not config.log_every or step % config.log_every == 0:
+            window.clear()
         if step % config.checkpoint_every == 0 or step == config.max_steps:
             model = accelerator.unwrap_model(vae)
             ckpt = save_checkpoint(
