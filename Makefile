@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test bench install clean-venv browser
+.PHONY: run test bench install clean-venv browser postgres
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/gesso generate --prompts-file configs/demo-prompts.jsonl --out out
 	$(BIN)/gesso serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -36,3 +36,9 @@ clean-venv:
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 		|| echo "chromium could not be installed: the web console's browser tests will be skipped"
+
+# The suite starts a throwaway PostgreSQL cluster of its own (tests/real_servers.py) from Debian's
+# package; SeaweedFS, the S3 server, comes from PyPI with the rest of requirements.lock.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) \
+		|| echo "postgresql could not be installed: the PostgreSQL tests will fail"

@@ -89,3 +89,42 @@ def tiny_pipeline(tiny_pipeline_dir: Path):
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL cluster for the whole session (see tests/real_servers.py)."""
+    import tempfile
+
+    from tests.real_servers import start_postgres
+
+    server = start_postgres(Path(tempfile.mkdtemp(prefix="gesso-pg-")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def postgres_url(postgres_server) -> str:
+    """A fresh empty database on the session's PostgreSQL."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def seaweed_server():
+    """One SeaweedFS (S3 gateway on loopback) for the whole session."""
+    import tempfile
+
+    from tests.real_servers import start_seaweedfs
+
+    server = start_seaweedfs(Path(tempfile.mkdtemp(prefix="gesso-s3-")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def s3_env(seaweed_server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """boto3's standard variables pointing at the session's SeaweedFS, set for this test."""
+    env = seaweed_server.environment()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None  # default: sqlite:///<data_dir>/gesso.db (WAL)
+    # s3://bucket/prefix for an S3-compatible store (endpoint and credentials from boto3's own
+    # AWS_* variables or profile); default: files under <data_dir>/blobs
+    blob_url: str | None = None
     public_base_url: str | None = None  # for `url` responses; default: the request's base URL
     first_tenant: str = "default"
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off

@@ -3,8 +3,10 @@ tenant and one for deployment-wide events, with Ed25519-signed checkpoints every
 
 `AuditLog.append` is the one way a record is written. Records are appended in their own short
 transaction after the event they describe has committed (a crash between the two loses the record,
-never invents one). Several processes may append at once (the server and a CLI command): the
-unique (chain, seq) constraint turns a race into a retry, never a fork.
+never invents one). Several processes may append at once (replicas, workers, a CLI command): on
+PostgreSQL each append holds an advisory lock on its chain, so appends to one chain queue up; on
+either database the unique (chain, seq) constraint turns any remaining race into a retry, never a
+fork.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from gesso.governance.audit_chain import (
     make_checkpoint,
     verify_chain,
 )
+from gesso.store.advisory_locks import transaction_lock
 from gesso.store.tables import AuditCheckpointRow, AuditRecordRow
 
 DEPLOYMENT_CHAIN = "deployment"
@@ -118,6 +121,7 @@ class AuditLog:
         key: Ed25519PrivateKey,
     ) -> AuditRecord:
         with self.sessions.begin() as session:
+            transaction_lock(session, f"audit-chain:{chain}")
             last = _newest_row(session, chain)
             record = append_record(
                 record_from_row(last) if last else None,
@@ -149,7 +153,8 @@ class AuditLog:
         """Sign the newest record of every chain not already covered (call at shutdown)."""
         signed = 0
         with self._lock, self.sessions.begin() as session:
-            for chain in stored_chains(session):
+            for chain in stored_chains(session):  # sorted, so lock order is the same everywhere
+                transaction_lock(session, f"audit-chain:{chain}")
                 last = _newest_row(session, chain)
                 if last is None:
                     continue

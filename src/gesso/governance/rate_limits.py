@@ -1,8 +1,9 @@
 """Request rate limits: a token bucket per key (and per source address for failed
 authentications), refilled continuously.
 
-The bucket maths is a pure function; `KeyRateLimiter` only keeps the buckets of one process
-(behind a load balancer, each replica limits on its own share).
+The bucket maths is a pure function. `KeyRateLimiter` keeps the buckets of one process (the
+embedded single-machine default); `SharedKeyRateLimiter` keeps them in the database, so replicas
+behind a load balancer spend from one bucket per key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from gesso.store.rate_buckets import spend_shared_token
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,24 @@ class KeyRateLimiter:
         with self._lock:
             bucket, wait = take_token(self._buckets.get(key_id), now, per_minute)
             self._buckets[key_id] = bucket
+        return 0 if wait == 0 else max(1, math.ceil(wait))
+
+
+class SharedKeyRateLimiter:
+    """Buckets by key id in the database (`store.rate_buckets`), one per key for all replicas."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def retry_after(self, key_id: str, per_minute: int, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+
+        def refill(tokens: float | None, updated: float | None) -> tuple[float, float]:
+            bucket = None if tokens is None or updated is None else Bucket(tokens, min(updated, now))
+            after, wait = take_token(bucket, now, per_minute)
+            return after.tokens, wait
+
+        wait = spend_shared_token(self.engine, f"key:{key_id}", now, refill)
         return 0 if wait == 0 else max(1, math.ceil(wait))
 
 

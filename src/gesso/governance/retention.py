@@ -1,6 +1,8 @@
 """Retention: per tenant, generated images are deleted after `image_retention_days` and finished
 jobs (with their sealed prompts, uploads and images) after `job_retention_days`. One sweep
-applies both; the server runs it periodically and `gesso retention sweep` runs it once."""
+applies both; the server runs it periodically and `gesso retention sweep` runs it once. With many
+replicas on one PostgreSQL database, an advisory lock lets one sweep run at a time; the others
+skip their turn."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.governance.audit_events import RETENTION_SWEPT
 from gesso.governance.audit_log import AuditLog
+from gesso.store.advisory_locks import try_session_lock
 from gesso.store.blob_store import BlobStore
 from gesso.store.sql_job_queue import job_images_prefix, job_uploads_prefix
 from gesso.store.tables import ImageRecord, Job, TenantGovernance
@@ -27,13 +30,18 @@ log = logging.getLogger("gesso.retention")
 class SweepResult:
     images: dict[str, int] = field(default_factory=dict)  # tenant -> images deleted
     jobs: dict[str, int] = field(default_factory=dict)  # tenant -> jobs deleted
+    skipped: bool = False  # another process was sweeping
 
 
 def sweep_retention(
     sessions: sessionmaker[Session], blobs: BlobStore, audit: AuditLog, now: float | None = None
 ) -> SweepResult:
     """Delete what each tenant's retention says is due; one audit record per tenant touched."""
-    now = time.time() if now is None else now
+    with try_session_lock(sessions.kw["bind"], "retention-sweep") as held:
+        return _sweep(sessions, blobs, audit, time.time() if now is None else now) if held else SweepResult(skipped=True)
+
+
+def _sweep(sessions: sessionmaker[Session], blobs: BlobStore, audit: AuditLog, now: float) -> SweepResult:
     result = SweepResult()
     with sessions() as session:
         policies = session.execute(

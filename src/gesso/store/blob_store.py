@@ -1,4 +1,4 @@
-"""Blob storage behind one small interface: local disk now, an S3-compatible store later.
+"""Blob storage behind one small interface: local disk (the default) or an S3-compatible store.
 
 Keys look like `<tenant_id>/images/<job_id>/<index>.png`; every key starts with its tenant, so a
 tenant's blobs can be listed, exported or erased as one prefix. Encryption at rest wraps a store
@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +30,8 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def delete_prefix(self, prefix: str) -> None: ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
 
 
 def blob_key(*parts: str) -> str:
@@ -73,6 +76,16 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every key at or below `prefix` (a key or a folder of keys)."""
+        start = self._path(prefix.rstrip("/")) if prefix else self.root
+        if start.is_file():
+            yield prefix.rstrip("/")
+            return
+        for path in sorted(start.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
+
     def delete_prefix(self, prefix: str) -> None:
         """Remove one blob or a whole folder of blobs; missing ones are fine."""
         path = self._path(prefix.rstrip("/"))
@@ -82,6 +95,12 @@ class LocalBlobStore:
             path.unlink(missing_ok=True)
 
 
-def open_blob_store(data_dir: Path) -> BlobStore:
-    """The one place a blob store is built; encryption at rest will wrap the result here."""
+def open_blob_store(data_dir: Path, blob_url: str | None = None) -> BlobStore:
+    """The one place a blob store is built: `s3://bucket/prefix` for an S3-compatible store,
+    otherwise files under `<data_dir>/blobs`. Encryption at rest wraps the result."""
+    if blob_url:
+        from gesso.store.s3_blob_store import S3BlobStore, parse_blob_url
+
+        bucket, prefix = parse_blob_url(blob_url)
+        return S3BlobStore(bucket, prefix)
     return LocalBlobStore(data_dir / "blobs")

@@ -7,6 +7,8 @@ ciphertext, so a blob moved or copied under another key does not open.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from gesso.store.blob_store import BlobStore
 from gesso.store.crypto_envelope import decrypt_blob, encrypt_blob
 from gesso.store.tenant_keys import TenantKeyring
@@ -39,3 +41,6 @@ class SealedBlobStore:
 
     def delete_prefix(self, prefix: str) -> None:
         self.inner.delete_prefix(prefix)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        return self.inner.keys(prefix)

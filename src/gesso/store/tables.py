@@ -299,3 +299,13 @@ class ModelApproval(Base):
     status: Mapped[str] = mapped_column(String(20))  # approved (a missing row: pending)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[float] = mapped_column(Float)
+
+
+class RateBucket(Base):
+    """One token bucket of a request rate limit (`governance.rate_limits`), shared by replicas."""
+
+    __tablename__ = "rate_buckets"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # e.g. key:<api key id>
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # Unix seconds: replicas share wall time
