@@ -208,7 +208,8 @@ def start_seaweedfs(root: Path) -> SeaweedServer:
             str(weed), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={master}", f"-volume.port={volume}", "-filer", f"-filer.port={filer}",
             "-s3", f"-s3.port={s3}", f"-s3.config={root / 's3.json'}",
-            "-master.volumeSizeLimitMB=32", "-volume.max=200",
+            "-master.volumeSizeLimitMB=32", "-volume.max=200", "-master.telemetry=false",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra listeners on fixed ports: off
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

@@ -68,6 +68,8 @@ def test_same_seed_same_file_bytes(cli, tmp_path):
         (["red circle", "--model", "tiny", "--n", "11"], "n must be between 1 and"),
         (["red circle", "--model", "tiny", "--sampler", "ddim"], "unknown sampler"),
         (["", "--model", "tiny"], "prompt must not be empty"),
+        ([" ".join(["red"] * 31), "--model", "tiny"], "prompt is 31 tokens long; the model reads at most 30"),
+        (["red", "--negative", " ".join(["red"] * 31), "--model", "tiny"], "negative prompt is 31 tokens long"),
         (["--model", "tiny"], "give either a PROMPT or --prompts-file"),
         (["--model", "tiny", "--prompts-file", "/nonexistent.jsonl"], "cannot read prompts file"),
     ],
@@ -88,6 +90,7 @@ def test_bad_generate_arguments_exit_2_with_one_line(cli, args, message):
         (json.dumps({"prompt": "a", "colour": "red"}), "unknown field(s) colour"),
         (json.dumps({"id": "../evil", "prompt": "a"}), "unsafe"),
         (json.dumps({"prompt": "a", "size": "128x128"}), "not supported"),
+        (json.dumps({"prompt": " ".join(["red"] * 31)}), "the model reads at most 30 tokens"),
     ],
 )
 def test_malformed_prompts_line_names_its_line(cli, tmp_path, line, message):

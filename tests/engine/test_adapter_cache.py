@@ -7,7 +7,7 @@ import torch
 
 from gesso.engine.adapter_cache import AdapterCache, plan_adapter_batches
 from gesso.engine.batching import run_batch
-from gesso.engine.generation_request import GenerationRequest
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.adapters import (
     AdapterError,
     AdapterSpec,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from gesso.engine.job_execution import partial_steps
-from gesso.engine.jobs import ImageJobSpec
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker, WorkerObserver
 from gesso.governance.tenants import create_tenant
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.store.blob_store import LocalBlobStore
 from gesso.store.database import database_url, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, add_job
@@ -30,7 +30,7 @@ def queue(tmp_path):
 def enqueue(queue: SqlJobQueue, job_id: str, model: str = "tiny", n: int = 1, steps: int = 2) -> None:
     from gesso.store.tables import Tenant
 
-    spec = ImageJobSpec(kind="generate", model=model, prompt=job_id, n=n, size=(32, 32), steps=steps,
+    spec = GenerationRequest(kind="generate", model=model, prompt=job_id, n=n, size=(32, 32), steps=steps,
                         guidance=4.0, seed=5)
     with queue.sessions.begin() as session:
         add_job(
@@ -91,7 +91,7 @@ def test_worker_publishes_partial_images_and_the_end(queue, tiny_pipeline):
     spec_steps = 4
     from gesso.store.tables import Tenant
 
-    spec = ImageJobSpec(kind="generate", model="tiny", prompt="p", n=1, size=(32, 32), steps=spec_steps,
+    spec = GenerationRequest(kind="generate", model="tiny", prompt="p", n=1, size=(32, 32), steps=spec_steps,
                         guidance=4.0, seed=1, partial_images=2)
     with queue.sessions.begin() as session:
         add_job(session, Job(id="job_s", tenant_id=session.scalar(select(Tenant.id)), api_key_id="k",

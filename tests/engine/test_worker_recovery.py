@@ -8,10 +8,11 @@ import time
 
 from sqlalchemy import select
 
-from gesso.engine.finetune_worker import ClaimedFineTune, FineTuneWorker
-from gesso.engine.job_queue import QueueUnavailable
+from gesso.engine.finetune_worker import FineTuneWorker
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.worker import EmbeddedWorker
+from gesso.jobs.fine_tunes import ClaimedFineTune
+from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.store.tables import Job
 from gesso.train.run_config import FinetuneRunConfig
 from tests.engine.test_worker import enqueue, queue  # noqa: F401 - the fixture
@@ -27,11 +28,11 @@ class FlakyStore:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def complete(self, job_id, images):
+    def complete(self, finished):
         if self.failures:
             self.failures -= 1
             raise QueueUnavailable("database is locked")
-        return self.inner.complete(job_id, images)
+        return self.inner.complete(finished)
 
 
 def pipelines_of(tiny_pipeline):

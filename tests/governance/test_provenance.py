@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gesso.governance.provenance import ImageOrigin, stamp_image, verify_image
+from gesso.governance.delivery_stamping import stamp_delivered_image
+from gesso.governance.provenance import ImageOrigin, verify_image
 from gesso.governance.provenance_c2pa import (
     CA_KEY_FILE,
     SIGNER_CHAIN_FILE,
@@ -33,8 +34,10 @@ def identity(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stamped(identity):
-    return stamp_image(
+    return stamp_delivered_image(
         emoji_image(0),
+        "png",
+        100,
         model="gesso-base",
         tenant="acme",
         identity=identity,
@@ -72,7 +75,7 @@ def test_organisation_supplied_identity_is_used_as_is(tmp_path):
 
 
 def test_untouched_image_has_intact_credentials(stamped, identity):
-    report = verify_image(stamped.png, identity.trust_anchors_pem)
+    report = verify_image(stamped.data, identity.trust_anchors_pem)
     assert report.made_by_gesso and report.credentials == "intact"
     assert (report.model, report.tenant, report.created) == (
         "gesso-base",
@@ -80,14 +83,14 @@ def test_untouched_image_has_intact_credentials(stamped, identity):
         "2026-11-25T10:00:00+00:00",
     )
     assert report.image_id == stamped.origin.image_id and report.watermark_found
-    assert Image.open(io.BytesIO(stamped.png)).size == (256, 256)
-    credentials = read_credentials(stamped.png, "image/png", identity.trust_anchors_pem)
+    assert Image.open(io.BytesIO(stamped.data)).size == (256, 256)
+    credentials = read_credentials(stamped.data, "image/png", identity.trust_anchors_pem)
     assert credentials.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
 
 
 def test_jpeg_q85_reencoded_image_is_traced_by_its_watermark(stamped, identity, lookup):
     report = verify_image(
-        reencode(stamped.png, "JPEG", quality=85), identity.trust_anchors_pem, lookup
+        reencode(stamped.data, "JPEG", quality=85), identity.trust_anchors_pem, lookup
     )
     assert report.made_by_gesso and report.credentials == "re-encoded"
     assert (report.model, report.tenant, report.created) == (
@@ -99,7 +102,7 @@ def test_jpeg_q85_reencoded_image_is_traced_by_its_watermark(stamped, identity, 
 
 
 def test_stripped_image_is_traced_and_recognised_as_unchanged(stamped, identity, lookup):
-    stripped = reencode(stamped.png, "PNG")  # same pixels, manifest gone
+    stripped = reencode(stamped.data, "PNG")  # same pixels, manifest gone
     assert read_credentials(stripped, "image/png", identity.trust_anchors_pem).state == "absent"
     report = verify_image(stripped, identity.trust_anchors_pem, lookup)
     assert (
@@ -122,11 +125,11 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 def test_edited_pixels_under_kept_manifest_are_tampered(stamped, identity, lookup):
     # Paint over part of the image, then put the original manifest chunk back in.
-    image = Image.open(io.BytesIO(stamped.png)).convert("RGB")
+    image = Image.open(io.BytesIO(stamped.data)).convert("RGB")
     image.paste((255, 0, 0), (100, 100, 140, 140))
     edited = io.BytesIO()
     image.save(edited, "PNG")
-    manifest = [chunk for kind, chunk in png_chunks(stamped.png) if kind == b"caBX"]
+    manifest = [chunk for kind, chunk in png_chunks(stamped.data) if kind == b"caBX"]
     assert manifest, "the signed PNG carries its manifest in a caBX chunk"
     chunks = png_chunks(edited.getvalue())
     rebuilt = (
@@ -158,8 +161,8 @@ def test_foreign_images_are_not_claimed(identity, tmp_path):
 
 def test_stamped_image_from_the_pipeline(tiny_pipeline, identity):
     image = tiny_pipeline("red circle", num_inference_steps=2, seed=1)[0]
-    stamped = stamp_image(image, model="tiny", tenant="t1", identity=identity)
-    report = verify_image(reencode(stamped.png, "JPEG", quality=85), identity.trust_anchors_pem)
+    stamped = stamp_delivered_image(image, "png", 100, model="tiny", tenant="t1", identity=identity)
+    report = verify_image(reencode(stamped.data, "JPEG", quality=85), identity.trust_anchors_pem)
     assert report.made_by_gesso and report.image_id == stamped.origin.image_id
 
 
@@ -171,7 +174,7 @@ def test_not_an_image_is_a_value_error(identity):
 def test_pixel_digest_ignores_metadata(stamped):
     from gesso.governance.provenance import pixel_digest
 
-    again = Image.open(io.BytesIO(reencode(stamped.png, "PNG")))
+    again = Image.open(io.BytesIO(reencode(stamped.data, "PNG")))
     assert pixel_digest(again) == stamped.origin.pixel_sha256
     assert isinstance(stamped.origin, ImageOrigin)
     assert np.asarray(again).shape == (256, 256, 3)
@@ -206,7 +209,7 @@ def test_verify_reads_frame_zero_of_a_many_frame_gif(identity):
 def test_report_names_tenant_and_model_only_to_the_same_tenant(identity, stamped):
     from gesso.governance.provenance import report_for_tenant
 
-    report = verify_image(stamped.png, identity.trust_anchors_pem)
+    report = verify_image(stamped.data, identity.trust_anchors_pem)
     own = report_for_tenant(report, "acme")
     assert own == report and own.tenant == "acme" and own.model == "gesso-base" and not own.origin_withheld
     other = report_for_tenant(report, "globex")

@@ -9,9 +9,10 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from gesso.engine.job_queue import QueueUnavailable
-from gesso.engine.jobs import FinishedImage, ImageJobSpec
 from gesso.governance.tenants import create_tenant
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.image_jobs import EncodedImage
+from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.store.blob_store import LocalBlobStore
 from gesso.store.database import DATABASE_FILE, database_url, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, add_job
@@ -31,7 +32,7 @@ def make_queue(sessions, tmp_path, owner: str, **kw) -> SqlJobQueue:
 
 
 def enqueue(sessions, job_id: str) -> None:
-    spec = ImageJobSpec(kind="generate", model="m", prompt="p", n=1, size=(32, 32), steps=2, guidance=4.0, seed=1)
+    spec = GenerationRequest(kind="generate", model="m", prompt="p", n=1, size=(32, 32), steps=2, guidance=4.0, seed=1)
     with sessions.begin() as session:
         add_job(
             session,
@@ -52,8 +53,8 @@ def job(sessions, job_id: str) -> Job:
         return session.get(Job, job_id)
 
 
-def image() -> FinishedImage:
-    return FinishedImage(index=0, seed=0, data=b"png", content_type="image/png", width=32, height=32)
+def image() -> EncodedImage:
+    return EncodedImage(index=0, seed=0, data=b"png", content_type="image/png", width=32, height=32)
 
 
 def test_a_running_job_is_not_claimed_again_while_its_lease_holds(sessions, tmp_path):
@@ -74,7 +75,7 @@ def test_an_expired_lease_of_another_worker_is_reclaimed_and_counts_as_a_crash(s
     expire_lease(sessions, "job_a")
     assert [j.id for j in second.claim_batch(8)] == ["job_a"]
     assert (job(sessions, "job_a").lease_owner, job(sessions, "job_a").attempts) == ("w2", 2)
-    assert first.complete("job_a", [image()]) is False  # the old holder may no longer finish it
+    assert first.store_images("job_a", [image()]) is False  # the old holder may no longer finish it
     expire_lease(sessions, "job_a")
     assert first.claim_batch(8) == []  # a third crash with max_attempts=2: failed, not re-run
     failed = job(sessions, "job_a")
@@ -89,7 +90,7 @@ def test_reclaiming_its_own_expired_lease_costs_no_attempt(sessions, tmp_path):
     expire_lease(sessions, "job_a")
     assert [j.id for j in queue.claim_batch(8)] == ["job_a"]
     assert job(sessions, "job_a").attempts == 1
-    assert queue.complete("job_a", [image()]) is True
+    assert queue.store_images("job_a", [image()]) is True
 
 
 def test_release_hands_the_job_back_without_counting_the_attempt(sessions, tmp_path):
@@ -110,11 +111,11 @@ def test_a_write_under_a_held_lock_retries_then_raises_queue_unavailable(session
     lock.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(QueueUnavailable):
-            queue.complete("job_a", [image()])
+            queue.store_images("job_a", [image()])
         with pytest.raises(QueueUnavailable):
             queue.renew(["job_a"])
     finally:
         lock.execute("ROLLBACK")
         lock.close()
     assert job(sessions, "job_a").status == "running"  # not lost, not failed: still ours
-    assert queue.complete("job_a", [image()]) is True
+    assert queue.store_images("job_a", [image()]) is True

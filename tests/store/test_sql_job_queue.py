@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
-from gesso.engine.job_queue import QueueFull
-from gesso.engine.jobs import FinishedImage, ImageJobSpec
 from gesso.governance.tenants import create_tenant
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.image_jobs import EncodedImage, FinishedImage, FinishedJob
+from gesso.jobs.queue_errors import QueueFull
 from gesso.store.blob_store import LocalBlobStore
 from gesso.store.database import database_url, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, add_job
@@ -24,8 +27,11 @@ def queue(tmp_path):
     return SqlJobQueue(sessions, LocalBlobStore(tmp_path / "blobs"), max_attempts=2)
 
 
-def enqueue(queue: SqlJobQueue, job_id: str, n: int = 1, steps: int = 4, max_waiting: int = 100) -> None:
-    spec = ImageJobSpec(kind="generate", model="m", prompt="p", n=n, size=(32, 32), steps=steps, guidance=4.0, seed=1)
+def enqueue(
+    queue: SqlJobQueue, job_id: str, n: int = 1, steps: int = 4, max_waiting: int = 100, output_format: str = "png"
+) -> GenerationRequest:
+    spec = GenerationRequest(kind="generate", model="m", prompt="p", n=n, size=(32, 32), steps=steps, guidance=4.0,
+                             seed=1, output_format=output_format, output_compression=80)
     with queue.sessions.begin() as session:
         tenant_id = session.scalar(select(Tenant.id))
         add_job(
@@ -35,10 +41,11 @@ def enqueue(queue: SqlJobQueue, job_id: str, n: int = 1, steps: int = 4, max_wai
                 request_sha256="x", attempts=0, created_at=time.time()),
             max_waiting,
         )
+    return spec
 
 
-def image(index: int) -> FinishedImage:
-    return FinishedImage(index=index, seed=index, data=b"png%d" % index, content_type="image/png", width=32, height=32)
+def image(index: int) -> EncodedImage:
+    return EncodedImage(index=index, seed=index, data=b"png%d" % index, content_type="image/png", width=32, height=32)
 
 
 def test_claim_takes_compatible_jobs_up_to_max_images(queue):
@@ -56,13 +63,31 @@ def test_claim_takes_compatible_jobs_up_to_max_images(queue):
 def test_complete_writes_images_once(queue):
     enqueue(queue, "job_a", n=2)
     [claimed] = queue.claim_batch(8)
-    assert queue.complete(claimed.id, [image(0), image(1)]) is True
-    assert queue.complete(claimed.id, [image(0), image(1)]) is False  # already finished
+    assert queue.store_images(claimed.id, [image(0), image(1)]) is True
+    assert queue.store_images(claimed.id, [image(0), image(1)]) is False  # already finished
     with queue.sessions() as session:
         rows = session.scalars(select(ImageRecord).order_by(ImageRecord.index)).all()
         assert [row.index for row in rows] == [0, 1]
         assert session.get(Job, "job_a").status == "succeeded"
     assert queue.blobs.get(rows[1].blob_key) == b"png1"
+
+
+def test_a_claimed_job_carries_its_request_as_queued(queue):
+    queued = enqueue(queue, "job_a", n=2)
+    [claimed] = queue.claim_batch(8)
+    assert type(claimed.request) is GenerationRequest and claimed.request == queued
+
+
+def test_complete_encodes_the_pixels_once_in_the_requested_format(queue):
+    enqueue(queue, "job_a", output_format="jpeg")
+    [claimed] = queue.claim_batch(8)
+    pixels = Image.new("RGB", (32, 32), (200, 30, 30))
+    assert queue.complete(FinishedJob(claimed, [FinishedImage(0, 1, pixels)])) is True
+    with queue.sessions() as session:
+        [row] = session.scalars(select(ImageRecord)).all()
+    assert (row.content_type, row.width, row.height, row.blob_key.endswith(".jpg")) == ("image/jpeg", 32, 32, True)
+    stored = Image.open(io.BytesIO(queue.blobs.get(row.blob_key)))
+    assert stored.format == "JPEG" and stored.size == (32, 32)
 
 
 def test_requeue_interrupted_reruns_then_gives_up(queue, tmp_path):
@@ -90,7 +115,7 @@ def test_fail_marks_the_job_and_removes_its_images(queue):
     queue.fail("job_a", "generation_failed", "boom")
     with queue.sessions() as session:
         assert session.get(Job, "job_a").status == "failed"
-    assert queue.complete("job_a", [image(0)]) is False
+    assert queue.store_images("job_a", [image(0)]) is False
 
 
 def test_bounded_queue_refuses_new_jobs(queue):

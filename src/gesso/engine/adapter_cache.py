@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gesso.engine.batching import ImageSlot, plan_batches
-from gesso.engine.generation_request import GenerationRequest
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.adapters import ADAPTER_WEIGHTS, AdapterError, activate_adapter, attach_adapter, detach_adapter
 from gesso.model.pipeline_gesso import GessoPipeline
 

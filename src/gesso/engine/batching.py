@@ -8,7 +8,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from gesso.engine.generation_request import GenerationRequest
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.pipeline_gesso import GessoPipeline
 
 
@@ -21,27 +21,23 @@ class ImageSlot:
     seed: int
 
 
-def batch_key(req: GenerationRequest) -> tuple:
-    """Requests with equal keys may share a pipeline call (same steps, guidance and size)."""
-    return (req.steps, req.guidance, req.size)
-
-
 def resolve_seeds(requests: list[GenerationRequest], rng: random.Random) -> list[GenerationRequest]:
     """Give every request without a seed a random one, so that each image can be reproduced."""
     return [r if r.seed is not None else replace(r, seed=rng.randrange(2**31)) for r in requests]
 
 
 def plan_batches(requests: list[GenerationRequest], max_batch: int) -> list[list[ImageSlot]]:
-    """Split all images of all requests into batches of at most `max_batch` compatible images.
+    """Split all images of all requests into batches of at most `max_batch` compatible images
+    (equal `batch_key`).
 
     Image k of a request gets seed `seed + k`; order inside a batch follows request order.
     Every request must already carry a seed (see `resolve_seeds`).
     """
-    groups: dict[tuple, list[ImageSlot]] = {}
+    groups: dict[str, list[ImageSlot]] = {}
     for i, req in enumerate(requests):
         assert req.seed is not None, "resolve seeds before planning"
         for k in range(req.n):
-            groups.setdefault(batch_key(req), []).append(ImageSlot(i, k, req.seed + k))
+            groups.setdefault(req.batch_key(), []).append(ImageSlot(i, k, req.seed + k))
     batches = []
     for slots in groups.values():
         batches += [slots[j : j + max_batch] for j in range(0, len(slots), max_batch)]
@@ -55,12 +51,11 @@ def run_batch(
     step_callback: Callable[[int, int, torch.Tensor], None] | None = None,
     image: torch.Tensor | None = None,
     mask_image: torch.Tensor | None = None,
-    strength: float = 1.0,
 ) -> torch.Tensor:
     """Generate one planned batch; returns uint8 images (B, 3, H, W) in slot order.
 
-    `image` ((B, 3, H, W) in [-1, 1], one per slot), `mask_image` and `strength` turn the batch
-    into image-to-image or inpainting (see `GessoPipeline.__call__`).
+    `image` ((B, 3, H, W) in [-1, 1], one per slot) and `mask_image` turn the batch into
+    image-to-image or inpainting at the requests' `strength` (see `GessoPipeline.__call__`).
     """
     first = requests[slots[0].request]
     return pipe(
@@ -73,7 +68,7 @@ def run_batch(
         height=first.size[1],
         image=image,
         mask_image=mask_image,
-        strength=strength,
+        strength=first.strength,
         output_type="pt",
         step_callback=step_callback,
     )

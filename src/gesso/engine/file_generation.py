@@ -11,16 +11,13 @@ from tqdm import tqdm
 from gesso.engine.adapter_cache import AdapterCache
 from gesso.engine.batching import count_images, plan_batches, resolve_seeds, run_batch
 from gesso.engine.device import pick_device
-from gesso.engine.generation_request import (
-    BadRequest,
-    GenerationRequest,
-    check_request,
-    parse_size,
-    read_prompts_file,
-)
 from gesso.engine.image_files import save_png, slugify
-from gesso.engine.model_registry import UnknownModel, resolve_model
+from gesso.engine.model_registry import UnknownModel, folder_sizes, resolve_model
 from gesso.engine.pipeline_cache import pipeline_cache_for
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.prompts_file import read_prompts_file
+from gesso.jobs.request_checks import check_request, parse_size
+from gesso.jobs.request_errors import BadRequest
 from gesso.model.adapters import AdapterError
 from gesso.model.samplers import SAMPLERS, unknown_sampler
 from gesso.settings import Settings
@@ -63,28 +60,31 @@ def generate_to_files(
         device = pick_device(settings.device)
     except ValueError as exc:
         raise GenerationInputError(str(exc)) from None
-    pipe = pipeline_cache_for(settings, device).get(model_dir, sampler)
-    supported = pipe.supported_sizes()
+    supported = folder_sizes(model_dir)
     try:
         defaults = GenerationRequest(
             prompt=prompt or "",
+            model=model,
             n=n,
             seed=seed,
             steps=settings.default_steps if steps is None else steps,
             guidance=settings.default_guidance if guidance is None else guidance,
-            size=parse_size(size, supported) if size else supported[0],
+            size=parse_size(size) if size else supported[0],
             negative=negative,
         )
         if prompts_file is not None:
-            requests = read_prompts_file(
+            labelled = read_prompts_file(
                 prompts_file, defaults, supported, settings.max_images_per_request, settings.max_steps
             )
         else:
-            requests = [check_request(defaults, settings.max_images_per_request, settings.max_steps, supported)]
+            checked = check_request(defaults, settings.max_images_per_request, settings.max_steps, supported)
+            labelled = [("", checked)]
     except BadRequest as exc:
         raise GenerationInputError(str(exc)) from None
 
-    requests = resolve_seeds(requests, rng)
+    labels = [label for label, _ in labelled]
+    requests = resolve_seeds([request for _, request in labelled], rng)
+    pipe = pipeline_cache_for(settings, device).get(model_dir, sampler)
     batches = plan_batches(requests, batch_size)
     paths: list[Path] = []
     with_adapter = contextlib.ExitStack()
@@ -99,7 +99,8 @@ def generate_to_files(
             images = run_batch(pipe, requests, slots)
             for slot, image in zip(slots, images):
                 req = requests[slot.request]
-                name = f"{req.id}_{slot.index}.png" if prompts_file else f"{slugify(req.prompt)}_{slot.seed}.png"
+                label = labels[slot.request]
+                name = f"{label}_{slot.index}.png" if prompts_file else f"{slugify(req.prompt)}_{slot.seed}.png"
                 params = {
                     "prompt": req.prompt,
                     "negative_prompt": req.negative,

@@ -1,7 +1,8 @@
 """The fine-tune worker: a thread that runs one LoRA fine-tune at a time from a durable queue.
 
 It knows jobs only by id and run config; which job comes next (fairly across tenants), where the
-data lives and how events are stored belong to the queue that implements `FineTuneQueue`. Each
+data lives and how events are stored belong to the queue that implements `FineTuneQueue`
+(`jobs/fine_tunes.py`). Each
 job trains on its own freshly loaded copy of the base pipeline (never one that serves requests),
 so the adapter it trains never leaks into image batches. Cancel and pause are read from the queue
 between steps; stopping the server pauses the running job at a checkpoint and leaves it to be
@@ -12,18 +13,18 @@ resumed (exactly, from that checkpoint) when the server starts again; a killed s
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 
 from gesso.data.dataset_format import read_rows
-from gesso.engine.job_queue import QueueUnavailable
 from gesso.engine.model_resolution import MODEL_BUILD_LOCK
 from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
+from gesso.engine.worker_thread import WorkerThread
+from gesso.jobs.fine_tunes import ClaimedFineTune, FineTuneQueue
+from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.train.lora_loop import (
     CANCEL,
@@ -37,41 +38,6 @@ from gesso.train.lora_loop import (
 from gesso.train.run_config import FinetuneRunConfig
 
 log = logging.getLogger("gesso.finetune")
-
-
-@dataclass(frozen=True)
-class ClaimedFineTune:
-    """A fine-tune this worker now runs; `config.out_dir` holds its checkpoints (resume point)."""
-
-    id: str
-    config: FinetuneRunConfig
-
-
-class FineTuneQueue(Protocol):
-    def prepare_pending(self) -> None:
-        """Check and unpack the data of jobs that are `validating_files`; they become queued or failed."""
-        ...
-
-    def claim_next(self) -> ClaimedFineTune | None:
-        """Mark the next job running and return it (None: nothing queued)."""
-        ...
-
-    def requested_action(self, job_id: str) -> str | None:
-        """'cancel', 'pause' or None."""
-        ...
-
-    def record(self, job_id: str, event: TrainingEvent) -> None: ...
-
-    def finish(self, job_id: str, result: FinetuneResult) -> None:
-        """Store the outcome: succeeded (a new model), paused or cancelled."""
-        ...
-
-    def fail(self, job_id: str, code: str, message: str) -> None: ...
-
-    def release(self, job_id: str, reason: str = "Server stopping") -> None:
-        """Back to the queue after a shutdown pause or a failed write (not counted as an
-        interruption); `reason` goes into the job's event."""
-        ...
 
 
 Trainer = Callable[..., FinetuneResult]
@@ -90,35 +56,28 @@ class FineTuneWorker:
     ):
         self.queue = queue
         self.threads = threads or process_thread_budget()
-        self.poll_seconds = poll_seconds
         self.control_every_s = control_every_s
         self.train = train
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = WorkerThread("gesso-finetune", poll_seconds)
         self.current: str | None = None  # id of the job being trained
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gesso-finetune", daemon=True)
-        self._thread.start()
+        self._loop.start(self._run)
 
     def wake(self) -> None:
         """A job was created, resumed, cancelled or paused: look now, not at the next poll."""
-        self._wake.set()
+        self._loop.wake()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Pause the running job at a checkpoint (it resumes after restart) and end the thread."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._loop.stop(timeout)
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._loop.alive
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        while not self._loop.stopping.is_set():
             try:
                 self.queue.prepare_pending()
                 claimed = self.queue.claim_next()
@@ -126,8 +85,7 @@ class FineTuneWorker:
                 log.exception("reading the fine-tune queue failed")
                 claimed = None
             if claimed is None:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+                self._loop.idle()
                 continue
             self.run_one(claimed)
 
@@ -138,7 +96,7 @@ class FineTuneWorker:
         try:
             with self.threads.running("fine-tune"):
                 result = self._train(job)
-            if result.status == "paused" and self._stopping.is_set():
+            if result.status == "paused" and self._loop.stopping.is_set():
                 log.info("fine-tune %s paused for shutdown at step %d", job.id, result.step)
                 self.queue.release(job.id)  # the next start resumes it first
                 return
@@ -189,7 +147,7 @@ class FineTuneWorker:
         last = {"at": 0.0, "action": None}
 
         def control() -> str | None:
-            if self._stopping.is_set():
+            if self._loop.stopping.is_set():
                 return PAUSE
             now = time.monotonic()
             if now - last["at"] >= self.control_every_s:

@@ -1,4 +1,4 @@
-"""Convert between image bytes and the tensors the pipeline takes and returns."""
+"""Convert between image bytes or pixels and the tensors the pipeline takes and returns."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gesso.data.image_decoding import decode_image
-from gesso.engine.jobs import OUTPUT_FORMATS
+from gesso.jobs.output_encoding import encode_output
 
 # Edit and variation inputs reach the engine already checked against the deployment's limits and
 # re-encoded as PNG by the route; the engine decodes them again under a ceiling of its own (four
@@ -18,17 +18,14 @@ INPUT_MAX_BYTES = 128 * 1024 * 1024
 INPUT_MAX_PIXELS = 4 * 4096 * 4096
 
 
+def pixels_of(image: torch.Tensor) -> Image.Image:
+    """(3, H, W) uint8 -> an RGB image of the same pixels."""
+    return Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+
+
 def encode_image(image: torch.Tensor, output_format: str = "png", compression: int = 100) -> bytes:
-    """(3, H, W) uint8 -> PNG, JPEG or WebP bytes; `compression` is the lossy formats' quality."""
-    pil = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
-    buffer = io.BytesIO()
-    if output_format == "png":
-        pil.save(buffer, format="PNG")
-    elif output_format in OUTPUT_FORMATS:
-        pil.save(buffer, format=output_format.upper(), quality=max(1, compression))
-    else:
-        raise ValueError(f"unsupported output format {output_format!r}")
-    return buffer.getvalue()
+    """(3, H, W) uint8 -> PNG, JPEG or WebP bytes (streamed previews: never stored, not stamped)."""
+    return encode_output(pixels_of(image), output_format, compression)
 
 
 def has_alpha(image: Image.Image) -> bool:

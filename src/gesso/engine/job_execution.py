@@ -1,7 +1,8 @@
-"""Run a group of compatible claimed jobs on one pipeline: plan batches, sample, encode.
+"""Run a group of compatible claimed jobs on one pipeline: plan batches, sample, hand back pixels.
 
-Text-to-image jobs go through the engine's `plan_batches` / `run_batch`; edits and variations
-use the same plan and pass each slot's input image (and mask) alongside its prompt.
+Each job's request goes to `plan_batches` / `run_batch` as the job row holds it; edits and
+variations pass each slot's input image (and mask) alongside. The images are handed back as
+pixels: delivery stamps them and encodes them once.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from typing import Callable
 import torch
 
 from gesso.engine.batching import ImageSlot, plan_batches, run_batch
-from gesso.engine.generation_request import GenerationRequest
-from gesso.engine.image_encoding import encode_image, image_tensor, mask_tensor
-from gesso.engine.jobs import OUTPUT_FORMATS, ClaimedJob, FinishedImage
+from gesso.engine.image_encoding import image_tensor, mask_tensor, pixels_of
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.image_jobs import ClaimedJob, FinishedImage, FinishedJob
 from gesso.model.pipeline_gesso import GessoPipeline
 
 # (job, image index in the job, partial index, uint8 image (3, H, W))
@@ -41,40 +42,28 @@ def execute_jobs(
     on_partial: PartialSink | None = None,
     on_batch: Callable[[int], None] | None = None,
     should_abort: Callable[[], bool] = lambda: False,
-) -> dict[str, list[FinishedImage]]:
-    """Run jobs that share one `batch_key`; returns each job's encoded images by job id.
+) -> list[FinishedJob]:
+    """Run jobs that share one `batch_key`; returns each job with its images, in job order.
 
     `on_batch(size)` is told the size of every pipeline call. `should_abort` is asked before
     every denoising step; True raises BatchAborted. Raises whatever the pipeline raises; the
     caller decides what a failure means for the jobs.
     """
-    specs = [job.spec for job in jobs]
-    if len({spec.batch_key() for spec in specs}) != 1:
+    requests = [job.request for job in jobs]
+    if len({request.batch_key() for request in requests}) != 1:
         raise ValueError("execute_jobs needs jobs that share one batch key")
-    requests = [spec.generation_request(job.id) for job, spec in zip(jobs, specs)]
-    results: dict[str, list[FinishedImage]] = {job.id: [] for job in jobs}
+    images_of: dict[str, list[FinishedImage]] = {job.id: [] for job in jobs}
     for slots in plan_batches(requests, max_batch_images):
         callback = _abortable(_preview_callback(pipe, jobs, slots, wants_partials, on_partial), should_abort)
-        if specs[0].kind == "generate":
+        if requests[0].kind == "generate":
             images = run_batch(pipe, requests, slots, step_callback=callback)
         else:
             images = _run_image_batch(pipe, jobs, requests, slots, callback)
         if on_batch is not None:
             on_batch(len(slots))
         for slot, image in zip(slots, images):
-            job = jobs[slot.request]
-            spec = job.spec
-            results[job.id].append(
-                FinishedImage(
-                    index=slot.index,
-                    seed=slot.seed,
-                    data=encode_image(image, spec.output_format, spec.output_compression),
-                    content_type=OUTPUT_FORMATS[spec.output_format],
-                    width=int(image.shape[-1]),
-                    height=int(image.shape[-2]),
-                )
-            )
-    return results
+            images_of[jobs[slot.request].id].append(FinishedImage(slot.index, slot.seed, pixels_of(image)))
+    return [FinishedJob(job, images_of[job.id]) for job in jobs]
 
 
 def _run_image_batch(
@@ -84,7 +73,7 @@ def _run_image_batch(
     slots: list[ImageSlot],
     callback: Callable | None,
 ) -> torch.Tensor:
-    first = jobs[slots[0].request].spec
+    first = jobs[slots[0].request].request
     images, masks = [], []
     for slot in slots:
         job = jobs[slot.request]
@@ -102,7 +91,6 @@ def _run_image_batch(
         step_callback=callback,
         image=torch.cat(images),  # (B, 3, H, W)
         mask_image=torch.cat(masks) if masks else None,  # (B, 1, H, W)
-        strength=first.strength,
     )
 
 
@@ -132,7 +120,7 @@ def _preview_callback(
     watched = [
         (position, slot)
         for position, slot in enumerate(slots)
-        if jobs[slot.request].spec.partial_images > 0 and wants_partials(jobs[slot.request])
+        if jobs[slot.request].request.partial_images > 0 and wants_partials(jobs[slot.request])
     ]
     if on_partial is None or not watched:
         return None
@@ -140,7 +128,7 @@ def _preview_callback(
     def callback(step: int, total: int, denoised: torch.Tensor) -> None:
         for position, slot in watched:
             job = jobs[slot.request]
-            steps = partial_steps(total, job.spec.partial_images)
+            steps = partial_steps(total, job.request.partial_images)
             if step in steps:
                 preview = pipe.decode_latents(denoised[position : position + 1])[0]
                 on_partial(job, slot.index, steps.index(step), preview)

@@ -1,8 +1,12 @@
-"""Resolve a model name or folder to a pipeline directory in the diffusers layout."""
+"""The models on disk: resolve a name or folder to a pipeline directory in the diffusers layout,
+and read what it makes from its configs (no weights loaded)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from gesso.model.pipeline_gesso import sizes_from_configs
 
 MODEL_INDEX = "model_index.json"
 
@@ -29,3 +33,18 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
         if (path / MODEL_INDEX).is_file():
             return path
     raise UnknownModel(name_or_path, shipped_models(models_dir))
+
+
+def model_sizes(models_dir: Path, name: str) -> list[tuple[int, int]]:
+    """The sizes the registered model `name` makes, read from its component configs on disk
+    (cheap enough for a request thread: no pipeline is loaded). Raises UnknownModel when `name`
+    is not a registered model."""
+    if name not in shipped_models(models_dir):
+        raise UnknownModel(name, shipped_models(models_dir))
+    return folder_sizes(models_dir / name)
+
+
+def folder_sizes(folder: Path) -> list[tuple[int, int]]:
+    """The sizes the pipeline folder `folder` makes, read from its component configs."""
+    configs = [json.loads((folder / part / "config.json").read_text()) for part in ("transformer", "vae")]
+    return sizes_from_configs(*configs)

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gesso.engine.adapter_cache import AdapterCache
+from gesso.jobs.model_ids import is_fine_tuned
 from gesso.model.pipeline_gesso import GessoPipeline
-
-FINE_TUNED_PREFIX = "ft:"
 
 # Loading a pipeline (diffusers/accelerate build modules on the "meta" device by patching
 # `nn.Module` for the whole process, not one thread) must never overlap with another thread
@@ -29,10 +28,6 @@ MODEL_BUILD_LOCK = threading.Lock()
 
 # a fine-tuned model's name -> (base model name, adapter folder), or None when unknown
 AdapterLookup = Callable[[str], tuple[str, Path] | None]
-
-
-def is_fine_tuned(name: str) -> bool:
-    return name.startswith(FINE_TUNED_PREFIX)
 
 
 class AdaptedPipeline:

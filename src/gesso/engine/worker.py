@@ -13,10 +13,11 @@ import torch
 
 from gesso.engine.image_encoding import encode_image
 from gesso.engine.job_execution import BatchAborted, execute_jobs
-from gesso.engine.job_queue import JobQueue, QueueUnavailable
-from gesso.engine.jobs import ClaimedJob
 from gesso.engine.progress_events import JobEvents, JobFinished, PartialImage
 from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
+from gesso.engine.worker_thread import WorkerThread
+from gesso.jobs.image_jobs import ClaimedJob, FinishedJob, JobQueue
+from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.pipeline_gesso import GessoPipeline
 
 log = logging.getLogger("gesso.worker")
@@ -85,46 +86,40 @@ class EmbeddedWorker:
         self.max_batch_images = max(1, max_batch_images)
         self.preload_model = preload_model
         self.observer = observer or WorkerObserver()
-        self.poll_seconds = poll_seconds
         self.heartbeat_s = heartbeat_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
+        self._loop = WorkerThread("gesso-worker", poll_seconds)
         self._draining = threading.Event()
         self._abort_at: float | None = None  # monotonic time after which the running batch stops
         self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
         self._running: frozenset[str] = frozenset()
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set() and self._thread is not None and self._thread.is_alive()
+        return self._ready.is_set() and self._loop.alive
 
     @property
     def running_jobs(self) -> frozenset[str]:
         return self._running
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gesso-worker", daemon=True)
-        self._thread.start()
+        self._loop.start(self._run)
         self._heartbeat = threading.Thread(target=self._renew_leases, name="gesso-worker-leases", daemon=True)
         self._heartbeat.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def drain(self, grace_s: float) -> None:
         if not self._draining.is_set():
             self._abort_at = time.monotonic() + max(0.0, grace_s)
             self._draining.set()
-        self._wake.set()
+        self._loop.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Drain (if not yet) and wait up to `timeout` for the thread to end."""
         self.drain(timeout)
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout + 5.0)  # the abort itself takes up to one denoising step
+        self._loop.stop(timeout + 5.0)  # the abort itself takes up to one denoising step
         if self._heartbeat is not None:
             self._heartbeat.join(1.0)
 
@@ -139,15 +134,14 @@ class EmbeddedWorker:
                 log.exception("could not load the default model %s", self.preload_model)
                 return
         self._ready.set()
-        while not self._stopping.is_set() and not self._draining.is_set():
+        while not self._loop.stopping.is_set() and not self._draining.is_set():
             try:
                 jobs = self.queue.claim_batch(self.max_batch_images)
             except Exception:
                 log.exception("claiming jobs failed")
                 jobs = []
             if not jobs:
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+                self._loop.idle()
                 continue
             self._running = frozenset(job.id for job in jobs)
             try:
@@ -160,7 +154,7 @@ class EmbeddedWorker:
     def _renew_leases(self) -> None:
         while True:
             time.sleep(self.heartbeat_s)
-            if self._stopping.is_set() and not self._running:
+            if self._loop.stopping.is_set() and not self._running:
                 return
             running = sorted(self._running)
             if not running:
@@ -178,7 +172,7 @@ class EmbeddedWorker:
         """Run claimed jobs; if a shared batch fails, run each alone so one bad job fails alone."""
         started = time.perf_counter()
         try:
-            results = self._execute(jobs)
+            finished_jobs = self._execute(jobs)
         except BatchAborted:
             log.info("shutdown: handing jobs %s back to the queue", [job.id for job in jobs])
             self._release_quietly(jobs)
@@ -193,9 +187,10 @@ class EmbeddedWorker:
             self.events.publish(JobFinished(jobs[0].id, succeeded=False))
             return
         seconds = time.perf_counter() - started
-        for job in jobs:
+        for finished in finished_jobs:
+            job = finished.job
             try:
-                stored = self.queue.complete(job.id, results[job.id])
+                stored = self.queue.complete(finished)
             except QueueUnavailable:
                 log.exception("storing the images of job %s failed; it runs again", job.id,
                               extra={"request_id": job.request_id})
@@ -206,7 +201,7 @@ class EmbeddedWorker:
                 self._fail_quietly(job, f"storing images failed: {exc.__class__.__name__}")
                 stored = False
             self.events.publish(JobFinished(job.id, succeeded=stored))
-        count = sum(len(images) for images in results.values())
+        count = sum(len(finished.images) for finished in finished_jobs)
         self.observer.images(count)
         self.observer.throughput(count, seconds)
         log.info(
@@ -232,8 +227,8 @@ class EmbeddedWorker:
             log.exception("could not hand jobs %s back; they run again when their lease lapses",
                           [job.id for job in jobs])
 
-    def _execute(self, jobs: list[ClaimedJob]) -> dict:
-        pipe = self.pipelines(jobs[0].spec.model)
+    def _execute(self, jobs: list[ClaimedJob]) -> list[FinishedJob]:
+        pipe = self.pipelines(jobs[0].request.model)
         with self.threads.running("generation"):
             return execute_jobs(
                 pipe,
@@ -246,5 +241,5 @@ class EmbeddedWorker:
             )
 
     def _publish_partial(self, job: ClaimedJob, image_index: int, partial_index: int, image: torch.Tensor) -> None:
-        data = encode_image(image, job.spec.output_format, job.spec.output_compression)
+        data = encode_image(image, job.request.output_format, job.request.output_compression)
         self.events.publish(PartialImage(job.id, image_index, partial_index, data))

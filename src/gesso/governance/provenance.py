@@ -1,9 +1,11 @@
-"""Provenance of Gesso's images: stamp each one on the way out, and say where an image came from.
+"""Provenance of Gesso's images: what is recorded of each delivered image, and where an image
+came from.
 
-Stamping: upscale the model's output to its delivery size, embed the invisible watermark (a
-64-bit identifier), encode PNG, and sign C2PA Content Credentials over the result. The caller
-stores an `ImageOrigin` (identifier, model, tenant, time, pixel digest) so that an image whose
-credentials were stripped can still be traced by its watermark.
+Stamping (`delivery_stamping.stamp_delivered_image`) upscales the model's output to its delivery
+size, embeds the invisible watermark (a 64-bit identifier), encodes it once and signs C2PA
+Content Credentials over the result. The caller stores an `ImageOrigin` (identifier, model,
+tenant, time, pixel digest) so that an image whose credentials were stripped can still be traced
+by its watermark.
 
 Verifying combines the two: intact credentials answer everything; without them, the watermark
 names the image and the stored origin says whether its pixels are the ones Gesso delivered
@@ -13,27 +15,15 @@ names the image and the stored origin says whether its pixels are the ones Gesso
 from __future__ import annotations
 
 import hashlib
-import io
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from typing import Callable, Literal
 
 from PIL import Image
 
 from gesso.data.image_decoding import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
-from gesso.governance.provenance_c2pa import (
-    GenerationFacts,
-    SigningIdentity,
-    read_credentials,
-    sign_image,
-)
-from gesso.governance.provenance_watermark import (
-    DEFAULT_KEY,
-    embed_watermark,
-    read_watermark,
-    upscale_for_delivery,
-)
+from gesso.governance.provenance_c2pa import read_credentials
+from gesso.governance.provenance_watermark import DEFAULT_KEY, read_watermark
 
 CredentialsVerdict = Literal["intact", "tampered", "stripped", "re-encoded", "foreign"]
 LOSSLESS_FORMATS = {"PNG", "BMP", "TIFF"}
@@ -55,12 +45,6 @@ class ImageOrigin:
     tenant: str
     created: str
     pixel_sha256: str
-
-
-@dataclass(frozen=True)
-class StampedImage:
-    png: bytes  # watermarked, C2PA-signed PNG
-    origin: ImageOrigin
 
 
 @dataclass(frozen=True)
@@ -87,27 +71,6 @@ def pixel_digest(image: Image.Image) -> str:
     """sha256 of the decoded RGB pixels and size: equal for any lossless copy, whatever metadata."""
     rgb = image.convert("RGB")
     return hashlib.sha256(f"{rgb.width}x{rgb.height}|".encode() + rgb.tobytes()).hexdigest()
-
-
-def stamp_image(
-    image: Image.Image,
-    *,
-    model: str,
-    tenant: str,
-    identity: SigningIdentity,
-    image_id: int | None = None,
-    created: str | None = None,
-    key: bytes = DEFAULT_KEY,
-) -> StampedImage:
-    """Upscale, watermark, encode PNG and sign; returns the bytes to deliver and what to store."""
-    image_id = new_image_id() if image_id is None else image_id
-    created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
-    marked = embed_watermark(upscale_for_delivery(image.convert("RGB")), image_id, key)
-    buffer = io.BytesIO()
-    marked.save(buffer, "PNG")
-    origin = ImageOrigin(f"{image_id:016x}", model, tenant, created, pixel_digest(marked))
-    facts = GenerationFacts(model=model, tenant=tenant, created=created, image_id=origin.image_id)
-    return StampedImage(sign_image(buffer.getvalue(), "image/png", facts, identity), origin)
 
 
 def report_for_tenant(report: ProvenanceReport, tenant_id: str) -> ProvenanceReport:

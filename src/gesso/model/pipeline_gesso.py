@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, PixArtTransformer2DModel
@@ -21,6 +21,18 @@ from gesso.model.guidance import apply_guidance, predicted_x0
 from gesso.model.text_encoder import encode_text, load_text_encoder
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+def native_side(transformer_config: Mapping[str, Any], vae_config: Mapping[str, Any]) -> int:
+    """The side of the square a pipeline makes, from its denoiser's and autoencoder's configs:
+    the latent `sample_size` times the autoencoder's downscaling."""
+    return int(transformer_config["sample_size"]) * 2 ** (len(vae_config["block_out_channels"]) - 1)
+
+
+def sizes_from_configs(transformer_config: Mapping[str, Any], vae_config: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """The (width, height) pairs the denoiser was trained for: its native square only."""
+    side = native_side(transformer_config, vae_config)
+    return [(side, side)]
 
 
 class GessoPipeline(DiffusionPipeline):
@@ -53,11 +65,11 @@ class GessoPipeline(DiffusionPipeline):
 
     @property
     def native_size(self) -> int:
-        return int(self.transformer.config.sample_size) * self.vae_scale_factor
+        return native_side(self.transformer.config, self.vae.config)
 
     def supported_sizes(self) -> list[tuple[int, int]]:
         """The (width, height) pairs the denoiser was trained for: its native square only."""
-        return [(self.native_size, self.native_size)]
+        return sizes_from_configs(self.transformer.config, self.vae.config)
 
     # -- saving: the text encoder stays in its package ---------------------------------------
     def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:

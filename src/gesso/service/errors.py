@@ -14,8 +14,8 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gesso.engine.generation_request import BadRequest
-from gesso.engine.job_queue import QueueFull, QueueOverloaded, QueueUnavailable
+from gesso.jobs.request_errors import BadRequest
+from gesso.jobs.queue_errors import QueueFull, QueueOverloaded, QueueUnavailable
 from gesso.governance.access_errors import PermissionDenied, QuotaExceeded, RateLimited, Unauthenticated
 from gesso.store.transient_errors import is_transient
 

@@ -67,10 +67,15 @@ def job_body(job: FineTuningJobRecord) -> dict[str, Any]:
     }
 
 
+def samples_url(base_url: str, job_id: str, checkpoint_id: str) -> str:
+    """Where a checkpoint's sample grid is served."""
+    return f"{base_url}/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}/samples"
+
+
 def event_body(event: FineTuneEvent, base_url: str) -> dict[str, Any]:
     data = json.loads(event.data_json) if event.data_json else None
-    if data and "sample_images" in data:
-        data["sample_images"] = base_url + data["sample_images"]
+    if data and data.get("sample_images"):  # a checkpoint event whose sample grid is stored
+        data["sample_images"] = samples_url(base_url, event.job_id, data["checkpoint"])
     return {
         "id": event.id,
         "object": "fine_tuning.job.event",
@@ -94,9 +99,7 @@ def checkpoint_body(row: FineTuneCheckpoint, job: FineTuningJobRecord, base_url:
         "fine_tuning_job_id": job.id,
         "metrics": metrics,
         "step_number": row.step,
-        "sample_images": (
-            f"{base_url}/v1/fine_tuning/jobs/{job.id}/checkpoints/{row.id}/samples" if row.samples_blob_key else None
-        ),
+        "sample_images": samples_url(base_url, job.id, row.id) if row.samples_blob_key else None,
     }
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from gesso.engine.generation_request import BadRequest
-from gesso.engine.model_resolution import is_fine_tuned
+from gesso.jobs.model_ids import SUFFIX_RULE, fine_tuned_model_name, is_fine_tuned, is_valid_suffix
+from gesso.jobs.request_errors import BadRequest
 from gesso.governance.authorisation import Principal
 from gesso.service.app_state import ServiceState
 from gesso.service.errors import ApiError, not_found
@@ -21,14 +20,13 @@ from gesso.service.content_policy_enforcement import enforce_content_policy
 from gesso.service.finetune_schemas import FineTuningJobCreate, Hyperparameters
 from gesso.store.file_records import FINE_TUNE_PURPOSE, find_file
 from gesso.store.finetune_queue import config_without_paths, remove_job_data
-from gesso.store.finetune_records import add_event, find_job, fine_tuned_model_name, set_status
+from gesso.store.finetune_records import add_event, find_job, set_status
 from gesso.store.ids import new_id
 from gesso.store.tables import FileRecord, FineTuningJobRecord, Tenant
 from gesso.train.finetune_bounds import HyperparameterOutOfRange, check_total_steps, epochs_within
 from gesso.train.lora_loop import check_finetune_config
 from gesso.train.run_config import FinetuneRunConfig, load_run_config
 
-SUFFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 ACTION_WAIT_S = 10.0
 _rng = random.SystemRandom()
 
@@ -46,8 +44,8 @@ def create_job(state: ServiceState, principal: Principal, body: FineTuningJobCre
     if body.integrations:
         raise BadRequest("integrations are not supported: nothing leaves this deployment", "integrations")
     suffix = body.suffix or ""
-    if suffix and not SUFFIX.match(suffix):
-        raise BadRequest("suffix must be 1-40 of a-z, 0-9, '-', '_' and start with a letter or digit", "suffix")
+    if suffix and not is_valid_suffix(suffix):
+        raise BadRequest(f"suffix must be {SUFFIX_RULE}", "suffix")
     if body.seed is not None and not 0 <= body.seed < 2**31:
         raise BadRequest("seed must be between 0 and 2147483647", "seed")
     with state.sessions() as session:

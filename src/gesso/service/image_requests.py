@@ -1,7 +1,10 @@
-"""Turn a validated OpenAI-shaped request into a job spec, or refuse it with 400 naming the field.
+"""Turn an OpenAI-shaped request into the checked `GenerationRequest` its job runs, or refuse it
+with 400 naming the field.
 
 The rule: every OpenAI field is accepted, and a value Gesso cannot honour is an error, never a
-silent ignore. Range checks shared with the CLI come from `engine.generation_request`.
+silent ignore. The range checks shared with the CLI are `jobs.request_checks.check_request`;
+this is the one place a request is checked, and the job row, the worker and the pipeline call
+carry the result unchanged.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from gesso.engine.generation_request import BadRequest, GenerationRequest, check_request, parse_size
-from gesso.engine.jobs import ImageJobSpec
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.request_checks import check_request, parse_size
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.schemas import EditFields, GenerationBody, VariationFields
 from gesso.settings import Settings
 
@@ -24,9 +28,9 @@ SupportedSizes = Callable[[str], list[tuple[int, int]]]
 
 @dataclass(frozen=True)
 class ImageRequest:
-    """A request ready to queue: the job spec plus how to answer."""
+    """A request ready to queue: the checked generation request plus how to answer."""
 
-    spec: ImageJobSpec
+    generation: GenerationRequest
     response_format: str
     quality: str
     stream: bool
@@ -95,32 +99,33 @@ def _image_request(
     if model not in model_names:
         raise BadRequest(f"unknown model {model!r} (models: {', '.join(model_names) or 'none'})", "model")
     supported = sizes(model)
-    size = supported[0] if fields.size in (None, "auto") else parse_size(fields.size, supported)
     quality = getattr(fields, "quality", None) or "auto"
     steps = fields.steps if fields.steps is not None else steps_for_quality(
         quality, settings.default_steps, settings.max_steps
     )
-    guidance = settings.default_guidance if fields.guidance_scale is None else float(fields.guidance_scale)
-    negative = getattr(fields, "negative_prompt", None) or ""
-    if not 0.0 < strength <= 1.0:
-        raise BadRequest(f"strength must be in (0, 1], got {strength}", "strength")
-    checked = check_request(
+    output_format, compression = _output_format(fields)
+    stream, partial_images = _streaming(fields)
+    generation = check_request(
         GenerationRequest(
-            # a variation has no prompt of its own; the placeholder only passes the shared checks
-            prompt=prompt or "(variation)",
+            kind=kind,
+            model=model,
+            prompt=prompt,
             n=1 if fields.n is None else fields.n,
-            seed=fields.seed,
+            size=supported[0] if fields.size in (None, "auto") else parse_size(fields.size),
             steps=steps,
-            guidance=guidance,
-            size=size,
-            negative=negative,
+            guidance=settings.default_guidance if fields.guidance_scale is None else float(fields.guidance_scale),
+            seed=fields.seed if fields.seed is not None else rng.randrange(2**31),
+            negative=getattr(fields, "negative_prompt", None) or "",
+            strength=strength,
+            has_mask=has_mask,
+            output_format=output_format,
+            output_compression=compression,
+            partial_images=partial_images,
         ),
         settings.max_images_per_request,
         settings.max_steps,
         supported,
     )
-    output_format, compression = _output_format(fields)
-    stream, partial_images = _streaming(fields)
     background = fields.background
     if background is True and stream:
         raise BadRequest("background=true and stream=true cannot be combined", "background")
@@ -128,22 +133,7 @@ def _image_request(
     if stream and response_format == "url":
         raise BadRequest("streamed images are always b64_json; drop response_format=url", "response_format")
     return ImageRequest(
-        spec=ImageJobSpec(
-            kind=kind,
-            model=model,
-            prompt=prompt,
-            n=checked.n,
-            size=size,
-            steps=checked.steps,
-            guidance=checked.guidance,
-            seed=checked.seed if checked.seed is not None else rng.randrange(2**31),
-            negative=negative,
-            strength=strength,
-            has_mask=has_mask,
-            output_format=output_format,
-            output_compression=compression,
-            partial_images=partial_images,
-        ),
+        generation=generation,
         response_format=response_format,
         quality=quality,
         stream=stream,
@@ -169,16 +159,13 @@ def _refuse_unhonoured(value: object, param: str, message: str) -> None:
 
 
 def _output_format(fields: GenerationBody | EditFields | VariationFields) -> tuple[str, int]:
+    """(format, quality); the values' ranges are `check_request`'s, the combination is OpenAI's."""
     output_format = getattr(fields, "output_format", None) or "png"
     compression = getattr(fields, "output_compression", None)
-    if output_format not in ("png", "jpeg", "webp"):
-        raise BadRequest(f"output_format {output_format!r} is not supported (png, jpeg, webp)", "output_format")
     if compression is None:
         return output_format, 100
     if output_format == "png":
         raise BadRequest("output_compression applies only to jpeg and webp output", "output_compression")
-    if not 0 <= compression <= 100:
-        raise BadRequest("output_compression must be between 0 and 100", "output_compression")
     return output_format, compression
 
 
@@ -187,8 +174,6 @@ def _streaming(fields: GenerationBody | EditFields | VariationFields) -> tuple[b
     partial_images = getattr(fields, "partial_images", None)
     if partial_images is None:
         return stream, 0
-    if not 0 <= partial_images <= 3:
-        raise BadRequest("partial_images must be between 0 and 3", "partial_images")
     if partial_images and not stream:
         raise BadRequest("partial_images needs stream=true", "partial_images")
     return stream, partial_images

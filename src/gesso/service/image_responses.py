@@ -6,8 +6,8 @@ import base64
 import json
 import time
 
-from gesso.engine.jobs import ImageJobSpec
 from gesso.governance.signed_urls import sign_image_token
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.service.app_state import ServiceState
 from gesso.store.tables import ImageRecord, Job
 
@@ -22,7 +22,7 @@ def images_body(
     state: ServiceState, job: Job, images: list[ImageRecord], base_url: str, quality: str | None = None
 ) -> dict:
     """The `ImagesResponse` of a finished job, in the response format it asked for."""
-    spec = ImageJobSpec.from_json(job.spec_json)
+    generation = GenerationRequest.from_json(job.spec_json)
     data = []
     for image in images:
         if job.response_format == "url":
@@ -33,8 +33,8 @@ def images_body(
         "created": int(job.created_at),
         "data": data,
         "background": "opaque",
-        "output_format": spec.output_format,
-        "size": f"{spec.size[0]}x{spec.size[1]}",
+        "output_format": generation.output_format,
+        "size": f"{generation.size[0]}x{generation.size[1]}",
     }
     if quality is not None:
         body["quality"] = quality
@@ -45,7 +45,7 @@ def job_body(
     state: ServiceState, job: Job, images: list[ImageRecord], base_url: str, include_images: bool = True
 ) -> dict:
     """The Gesso job object; `result` carries the images once the job has succeeded."""
-    spec = ImageJobSpec.from_json(job.spec_json)
+    generation = GenerationRequest.from_json(job.spec_json)
     error = {"code": job.error_code, "message": job.error_message} if job.status == "failed" else None
     result = images_body(state, job, images, base_url) if job.status == "succeeded" and include_images else None
     return {
@@ -55,7 +55,7 @@ def job_body(
         "status": job.status,
         "model": job.model,
         "n": job.n,
-        "size": f"{spec.size[0]}x{spec.size[1]}",
+        "size": f"{generation.size[0]}x{generation.size[1]}",
         "created_at": int(job.created_at),
         "started_at": None if job.started_at is None else int(job.started_at),
         "completed_at": None if job.completed_at is None else int(job.completed_at),
@@ -70,11 +70,11 @@ def sse_event(event: str, payload: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n"
 
 
-def stream_event_fields(spec: ImageJobSpec, quality: str) -> dict:
+def stream_event_fields(generation: GenerationRequest, quality: str) -> dict:
     return {
         "created_at": int(time.time()),
-        "size": f"{spec.size[0]}x{spec.size[1]}",
+        "size": f"{generation.size[0]}x{generation.size[1]}",
         "quality": quality if quality in ("low", "medium", "high", "auto") else "auto",
         "background": "opaque",
-        "output_format": spec.output_format,
+        "output_format": generation.output_format,
     }

@@ -11,7 +11,7 @@ import time
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gesso.engine.job_queue import QueueOverloaded
+from gesso.jobs.queue_errors import QueueOverloaded
 
 from gesso.governance.authorisation import Principal
 from gesso.governance.quotas import check_image_quota
@@ -88,20 +88,21 @@ def _insert(
             if not request.run_in_background:
                 admit_by_expected_wait(state, session)
             tenant = session.get(Tenant, principal.tenant_id)
-            check_image_quota(session, tenant, request.spec.n, state.settings.tenant_images_per_day, now)
+            check_image_quota(session, tenant, request.generation.n, state.settings.tenant_images_per_day, now)
             blob_keys = {}
             for name, data in uploads.items():
                 blob_keys[name] = blob_key(principal.tenant_id, "uploads", job_id, f"{name}.png")
                 state.blobs.put(blob_keys[name], data)
+            generation = request.generation
             job = Job(
                 id=job_id,
                 tenant_id=principal.tenant_id,
                 api_key_id=principal.key_id,
-                kind=request.spec.kind,
-                model=request.spec.model,
-                batch_key=request.spec.batch_key(),
-                spec_json=request.spec.to_json(),
-                n=request.spec.n,
+                kind=generation.kind,
+                model=generation.model,
+                batch_key=generation.batch_key(),
+                spec_json=generation.to_json(),  # sealed by the store as it is written
+                n=generation.n,
                 response_format=request.response_format,
                 input_image_blob=blob_keys.get("image"),
                 input_mask_blob=blob_keys.get("mask"),

@@ -55,7 +55,7 @@ async def answer_image_request(
     """Queue the job, then answer in the way the request asked for."""
     state = get_state(request)
     job_id = new_id("job")
-    partials = image_request.stream and image_request.spec.partial_images > 0
+    partials = image_request.stream and image_request.generation.partial_images > 0
     events = state.events.subscribe(job_id, partials=partials)
     handed_to_stream = False
     try:
@@ -169,7 +169,7 @@ async def _stream(
     image_request: ImageRequest,
     event_prefix: str,
 ) -> AsyncIterator[str]:
-    spec = image_request.spec
+    generation = image_request.generation
     try:
         job, images = await _read_job(state, tenant_id, job_id)
         while job.status not in TERMINAL:
@@ -190,7 +190,7 @@ async def _stream(
                     "b64_json": base64.b64encode(got.data).decode(),
                     "partial_image_index": got.partial_index,
                     "image_index": got.image_index,  # Gesso: which of the n images
-                    **stream_event_fields(spec, image_request.quality),
+                    **stream_event_fields(generation, image_request.quality),
                 }
                 yield sse_event(payload["type"], payload)
             else:
@@ -206,7 +206,7 @@ async def _stream(
                 "type": f"{event_prefix}.completed",
                 "b64_json": base64.b64encode(data).decode(),
                 "image_index": image.index,
-                **stream_event_fields(spec, image_request.quality),
+                **stream_event_fields(generation, image_request.quality),
             }
             yield sse_event(payload["type"], payload)
     finally:

@@ -13,8 +13,8 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from gesso.data.validation import ImageLimits, InvalidImage, check_image_bytes
-from gesso.engine.generation_request import BadRequest
 from gesso.engine.image_encoding import has_alpha, to_png_bytes
+from gesso.jobs.request_errors import BadRequest
 
 FILE_FIELDS = {"image", "image[]", "mask", "markup"}
 

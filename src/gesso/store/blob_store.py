@@ -1,45 +1,19 @@
-"""Blob storage behind one small interface: local disk (the default) or an S3-compatible store.
-
-Keys look like `<tenant_id>/images/<job_id>/<index>.png`; every key starts with its tenant, so a
-tenant's blobs can be listed, exported or erased as one prefix. Encryption at rest wraps a store
-with the same interface (see `open_blob_store`), so callers never change.
+"""Blob storage behind one small interface (`store.blob_keys`): local disk, the default, or an
+S3-compatible store. Encryption at rest wraps a store with the same interface (see
+`open_blob_store`), so callers never change.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
-_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+from gesso.store.blob_keys import BlobNotFound, BlobStore, blob_key
 
-
-class BlobNotFound(KeyError):
-    """No blob under that key."""
-
-
-class BlobStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete_prefix(self, prefix: str) -> None: ...
-
-    def keys(self, prefix: str = "") -> Iterator[str]: ...
-
-
-def blob_key(*parts: str) -> str:
-    """Join key parts; each must be a plain name (no `/`, `..` or leading dot)."""
-    for part in parts:
-        if not _KEY_PART.match(part) or part in {".", ".."}:
-            raise ValueError(f"unsafe blob key part {part!r}")
-    return "/".join(parts)
+__all__ = ["BlobNotFound", "BlobStore", "LocalBlobStore", "blob_key", "open_blob_store"]
 
 
 class LocalBlobStore:

@@ -1,4 +1,4 @@
-"""The durable fine-tune queue in the database; implements the engine's `FineTuneQueue`.
+"""The durable fine-tune queue in the database; implements `FineTuneQueue` (jobs/fine_tunes.py).
 
 A job's data is unpacked from its file's blob into the job's work folder only while the job
 needs it (checked again on the way, by the same `store_upload` as the upload), and removed when
@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.data.upload_archives import ArchiveLimits, UploadRejected, store_upload
-from gesso.engine.finetune_worker import ClaimedFineTune
-from gesso.engine.job_queue import QueueUnavailable
+from gesso.jobs.fine_tunes import ClaimedFineTune
+from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from gesso.store.blob_store import BlobNotFound, BlobStore, blob_key
 from gesso.store.finetune_records import add_event, next_job_id, save_checkpoint_row, set_status
@@ -37,11 +37,6 @@ DATASET, VALIDATION = "dataset", "validation"
 
 def job_blob_prefix(tenant_id: str, job_id: str) -> str:
     return blob_key(tenant_id, "fine_tunes", job_id)
-
-
-def samples_path(job_id: str, checkpoint_id: str) -> str:
-    """Where a checkpoint's sample grid is served (relative to the server's base URL)."""
-    return f"/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}/samples"
 
 
 class DataUnavailable(Exception):
@@ -175,7 +170,7 @@ class SqlFineTuneQueue:
                 data = {"step": event.step, "total_steps": event.total_steps, "checkpoint": row.id,
                         "train_loss": event.loss, "valid_loss": event.valid_loss}
                 if samples_key is not None:
-                    data["sample_images"] = samples_path(job_id, row.id)
+                    data["sample_images"] = True  # a grid is stored; the service adds its URL
                 add_event(session, job, event.message, data=data)
             elif event.kind != "succeeded":  # success is announced by `finish`, with the model id
                 add_event(session, job, event.message, data={"step": event.step, "total_steps": event.total_steps})

@@ -10,15 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gesso.engine.model_resolution import FINE_TUNED_PREFIX
 from gesso.store.ids import new_id
 from gesso.store.tables import FineTuneCheckpoint, FineTunedModel, FineTuneEvent, FineTuningJobRecord
-
-
-
-def fine_tuned_model_name(base_model: str, tenant_name: str, suffix: str, job_id: str) -> str:
-    """`ft:gesso-base:acme:brand:ftjob_...` (OpenAI's shape; an empty suffix leaves `::`)."""
-    return f"{FINE_TUNED_PREFIX}{base_model}:{tenant_name}:{suffix}:{job_id}"
 
 
 def find_job(session: Session, tenant_id: str, job_id: str) -> FineTuningJobRecord | None:

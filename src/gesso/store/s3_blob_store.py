@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from gesso.store.blob_store import BlobNotFound, blob_key
+from gesso.store.blob_keys import BlobNotFound, blob_key
 
 PART_BYTES = 8 * 1024 * 1024
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes

@@ -1,4 +1,4 @@
-"""The durable job queue in the database; implements the engine's `JobQueue`.
+"""The durable job queue in the database; implements `JobQueue` (jobs/image_jobs.py).
 
 Jobs are rows; a status change and the image rows of a finished job are written in one
 transaction, and `(job_id, index)` is unique, so a job's image set exists once or not at all.
@@ -17,8 +17,10 @@ from typing import Callable, TypeVar
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gesso.engine.job_queue import QueueFull, QueueUnavailable
-from gesso.engine.jobs import ClaimedJob, FinishedImage, ImageJobSpec
+from gesso.jobs.generation_request import GenerationRequest
+from gesso.jobs.image_jobs import ClaimedJob, EncodedImage, FinishedJob
+from gesso.jobs.output_encoding import OUTPUT_FORMATS, encode_output
+from gesso.jobs.queue_errors import QueueFull, QueueUnavailable
 from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.ids import new_id
 from gesso.store.tables import ImageRecord, Job
@@ -160,7 +162,7 @@ class SqlJobQueue:
         return [
             ClaimedJob(
                 id=job_id,
-                spec=ImageJobSpec.from_json(spec),
+                request=GenerationRequest.from_json(spec),
                 image=self.blobs.get(image) if image else None,
                 mask=self.blobs.get(mask) if mask else None,
                 request_id=request_id,
@@ -213,7 +215,24 @@ class SqlJobQueue:
             self.blobs.delete_prefix(job_images_prefix(tenant_id, job_id))
         return len(released)
 
-    def complete(self, job_id: str, images: list[FinishedImage]) -> bool:
+    def complete(self, finished: FinishedJob) -> bool:
+        """Store the images encoded as the request asks, unstamped (a deployment's worker
+        completes through governance's `StampingJobQueue`, which stamps them and calls
+        `store_images`)."""
+        request = finished.job.request
+        content_type = OUTPUT_FORMATS[request.output_format]
+        encoded = [
+            EncodedImage(
+                image.index, image.seed, encode_output(image.pixels, request.output_format, request.output_compression),
+                content_type, image.pixels.width, image.pixels.height,
+            )
+            for image in finished.images
+        ]
+        return self.store_images(finished.job.id, encoded)
+
+    def store_images(self, job_id: str, images: list[EncodedImage]) -> bool:
+        """Write the encoded images as blobs and rows and mark the job succeeded, all or nothing;
+        False if the job is not running under this queue's lease (see `JobQueue.complete`)."""
         with self.sessions() as session:
             tenant_id = session.scalar(select(Job.tenant_id).where(Job.id == job_id))
         if tenant_id is None:
@@ -225,7 +244,7 @@ class SqlJobQueue:
             keys.append(key)
         return self._write("storing images of " + job_id, lambda: self._finish(job_id, tenant_id, images, keys))
 
-    def _finish(self, job_id: str, tenant_id: str, images: list[FinishedImage], keys: list[str]) -> bool:
+    def _finish(self, job_id: str, tenant_id: str, images: list[EncodedImage], keys: list[str]) -> bool:
         with self.sessions.begin() as session:
             finished = session.execute(
                 update(Job)

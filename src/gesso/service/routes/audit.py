@@ -10,10 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.audit_log import audit_public_key, query_records, verify_stored_chains
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
 from gesso.service.client_types import ID_PATTERN, MAX_NAME_CHARS

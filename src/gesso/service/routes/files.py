@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gesso.data.upload_archives import UploadRejected
 from gesso.data.validation import ImageLimits
-from gesso.engine.generation_request import BadRequest
+from gesso.jobs.request_errors import BadRequest
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
 from gesso.service import finetune_audit

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Callable
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
@@ -12,7 +13,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gesso.data.validation import ImageLimits
-from gesso.engine.generation_request import BadRequest
+from gesso.engine.model_registry import model_sizes
+from gesso.jobs.model_ids import base_model_of
+from gesso.jobs.request_errors import BadRequest
 from gesso.governance.access_errors import Unauthenticated
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
@@ -21,7 +24,7 @@ from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.request_governance import enforce_request_governance
 from gesso.service.errors import not_found
-from gesso.service.image_requests import edit_request, generation_request, variation_request
+from gesso.service.image_requests import ImageRequest, edit_request, generation_request, variation_request
 from gesso.service.client_types import HEADER_PATTERN, id_path
 from gesso.service.job_submission import MAX_IDEMPOTENCY_KEY, request_fingerprint
 from gesso.service.job_waiting import answer_image_request
@@ -53,8 +56,18 @@ def _multipart_doc(fields: type, files: dict[str, bool]) -> dict:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
-def _sizes(state: ServiceState):
-    return lambda model: state.pipelines(model).supported_sizes()
+def _images_route(path: str, summary: str, openapi_extra: dict | None = None) -> Callable:
+    """`router.post` for an endpoint answering an ImagesResponse (or SSE, or 202 for a job)."""
+    return router.post(
+        path, response_model=ImagesResponseBody, response_model_exclude_none=True, responses=_IMAGE_RESPONSES,
+        openapi_extra=openapi_extra, summary=summary,
+    )
+
+
+def _sizes(state: ServiceState) -> Callable[[str], list[tuple[int, int]]]:
+    """A model's sizes from its configs on disk (a fine-tuned model makes its base's sizes);
+    the request thread never loads a pipeline."""
+    return lambda model: model_sizes(state.settings.models_dir, base_model_of(model))
 
 
 def _limits(state: ServiceState) -> ImageLimits:
@@ -74,13 +87,7 @@ def _parse_fields(model: type, fields: dict[str, str]):
         raise BadRequest(f"invalid value for {param!r}: {first['msg']}", param) from None
 
 
-@router.post(
-    "/generations",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    summary="Create images from a prompt",
-)
+@_images_route("/generations", "Create images from a prompt")
 async def create_generation(
     request: Request,
     body: GenerationBody,
@@ -94,7 +101,7 @@ async def create_generation(
     await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
         [("prompt", body.prompt), ("negative_prompt", body.negative_prompt)], body.moderation,
-        image_request.spec.model,
+        image_request.generation.model,
     )
     fingerprint = request_fingerprint({"endpoint": "generations", **body.model_dump(exclude_none=True)}, {})
     return await answer_image_request(
@@ -102,72 +109,79 @@ async def create_generation(
     )
 
 
-@router.post(
+@dataclass(frozen=True)
+class UploadEndpoint:
+    """What tells the edit and variation routes apart; their body is `_create_from_upload`."""
+
+    name: str  # the path's last part, in the request fingerprint
+    fields: type  # the multipart text fields' schema
+    refused_files: dict[str, str]  # file fields this endpoint refuses -> the message
+    takes_mask: bool
+    build: Callable[..., ImageRequest]  # (fields, has_mask, settings, model names, sizes, rng)
+    event_prefix: str
+
+
+EDITS = UploadEndpoint(
+    "edits", EditFields, {"markup": "markup images are not supported"}, True,
+    lambda fields, has_mask, *rest: edit_request(fields, has_mask, *rest), "image_edit",
+)
+VARIATIONS = UploadEndpoint(
+    "variations", VariationFields, {name: f"variations take no {name}" for name in ("mask", "markup")}, False,
+    lambda fields, _has_mask, *rest: variation_request(fields, *rest), "image_variation",
+)
+
+
+async def _create_from_upload(
+    request: Request, principal: Principal, idempotency_key: str | None, endpoint: UploadEndpoint
+) -> Response:
+    """Read and check the multipart body and its images, build the checked request, check
+    content policy and model approval before any job row exists, then queue and answer."""
+    state = get_state(request)
+    form = await read_multipart(request)
+    for name, message in endpoint.refused_files.items():
+        if single_file(form.files, name, required=False) is not None:
+            raise BadRequest(message, name)
+    fields = _parse_fields(endpoint.fields, form.fields)
+    raw_image = single_file(form.files, "image", required=True)
+    raw_mask = single_file(form.files, "mask", required=False) if endpoint.takes_mask else None
+    uploads = {"image": await run_in_threadpool(validated_image, raw_image, _limits(state))}
+    if raw_mask is not None:
+        uploads["mask"] = await run_in_threadpool(validated_mask, raw_mask, raw_image, _limits(state))
+    image_request = await run_in_threadpool(
+        endpoint.build, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id),
+        _sizes(state), _rng,
+    )
+    texts = [(name, getattr(fields, name)) for name in ("prompt", "negative_prompt") if name in endpoint.fields.model_fields]
+    await run_in_threadpool(
+        enforce_request_governance, state, principal, texts, getattr(fields, "moderation", None),
+        image_request.generation.model,
+    )
+    fingerprint = request_fingerprint({"endpoint": endpoint.name, **form.fields}, uploads)
+    return await answer_image_request(
+        request, principal, image_request, fingerprint, idempotency_key, uploads, endpoint.event_prefix
+    )
+
+
+@_images_route(
     "/edits",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    openapi_extra=_multipart_doc(EditFields, {"image": True, "mask": False}),
-    summary="Edit an image: inpaint the mask's transparent area, or image-to-image without a mask",
+    "Edit an image: inpaint the mask's transparent area, or image-to-image without a mask",
+    _multipart_doc(EditFields, {"image": True, "mask": False}),
 )
 async def create_edit(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    state = get_state(request)
-    form = await read_multipart(request)
-    if single_file(form.files, "markup", required=False) is not None:
-        raise BadRequest("markup images are not supported", "markup")
-    fields = _parse_fields(EditFields, form.fields)
-    raw_image = single_file(form.files, "image", required=True)
-    raw_mask = single_file(form.files, "mask", required=False)
-    image = await run_in_threadpool(validated_image, raw_image, _limits(state))
-    uploads = {"image": image}
-    if raw_mask is not None:
-        uploads["mask"] = await run_in_threadpool(validated_mask, raw_mask, raw_image, _limits(state))
-    image_request = await run_in_threadpool(
-        edit_request, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
-    )
-    await run_in_threadpool(  # content policy and model approval, before any job row exists
-        enforce_request_governance, state, principal,
-        [("prompt", fields.prompt), ("negative_prompt", fields.negative_prompt)], getattr(fields, "moderation", None),
-        image_request.spec.model,
-    )
-    fingerprint = request_fingerprint({"endpoint": "edits", **form.fields}, uploads)
-    return await answer_image_request(request, principal, image_request, fingerprint, idempotency_key, uploads, "image_edit")
+    return await _create_from_upload(request, principal, idempotency_key, EDITS)
 
 
-@router.post(
-    "/variations",
-    response_model=ImagesResponseBody,
-    response_model_exclude_none=True,
-    responses=_IMAGE_RESPONSES,
-    openapi_extra=_multipart_doc(VariationFields, {"image": True}),
-    summary="Create variations of an image",
-)
+@_images_route("/variations", "Create variations of an image", _multipart_doc(VariationFields, {"image": True}))
 async def create_variation(
     request: Request,
     principal: Annotated[Principal, Depends(require(Action.IMAGES_CREATE))],
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    state = get_state(request)
-    form = await read_multipart(request)
-    for name in ("mask", "markup"):
-        if single_file(form.files, name, required=False) is not None:
-            raise BadRequest(f"variations take no {name}", name)
-    fields = _parse_fields(VariationFields, form.fields)
-    image = await run_in_threadpool(validated_image, single_file(form.files, "image", required=True), _limits(state))
-    image_request = await run_in_threadpool(
-        variation_request, fields, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
-    )
-    await run_in_threadpool(  # model approval (a variation has no prompt to check)
-        enforce_request_governance, state, principal, [], None, image_request.spec.model
-    )
-    fingerprint = request_fingerprint({"endpoint": "variations", **form.fields}, {"image": image})
-    return await answer_image_request(
-        request, principal, image_request, fingerprint, idempotency_key, {"image": image}, "image_variation"
-    )
+    return await _create_from_upload(request, principal, idempotency_key, VARIATIONS)
 
 
 def _authorise_content(request: Request, image_id: str, token: str | None) -> str | None:

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.audit_events import key_actor, record_model_approved, record_settings_changed
 from gesso.governance.authorisation import Principal
 from gesso.governance.erasure import erase_tenant
 from gesso.governance.model_approval import approve_model, tenant_model_approvals
 from gesso.governance.roles import Action
 from gesso.governance.tenant_policy import SettingsChange, tenant_settings, update_tenant_settings
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.client_types import NameText, id_path

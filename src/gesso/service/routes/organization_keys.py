@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.audit_events import key_actor, record_key_created, record_key_revoked
 from gesso.governance.authorisation import Principal
@@ -23,6 +22,7 @@ from gesso.governance.key_administration import (
     tenant_keys,
 )
 from gesso.governance.roles import Action
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 from gesso.service.client_types import NameText, id_path

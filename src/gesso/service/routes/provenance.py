@@ -12,11 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from gesso.data.image_decoding import ImageRejected
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.authorisation import Principal
 from gesso.governance.delivery_stamping import find_origin
 from gesso.governance.provenance import report_for_tenant, verify_image
 from gesso.governance.roles import Action
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.app_state import ServiceState, get_state
 from gesso.service.auth_dependency import require
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from gesso.engine.generation_request import BadRequest
 from gesso.governance.authorisation import Principal
 from gesso.governance.key_administration import tenant_keys
 from gesso.governance.roles import Action
+from gesso.jobs.request_errors import BadRequest
 from gesso.service.app_state import get_state
 from gesso.service.auth_dependency import require
 from gesso.service.client_types import unix_seconds_query

@@ -1,0 +1,45 @@
+"""Fine-tune jobs between their queue and the fine-tune worker: the claimed job and the queue
+protocol (the database-backed queue in `store` implements it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gesso.train.lora_loop import FinetuneResult, TrainingEvent
+from gesso.train.run_config import FinetuneRunConfig
+
+
+@dataclass(frozen=True)
+class ClaimedFineTune:
+    """A fine-tune a worker now runs; `config.out_dir` holds its checkpoints (resume point)."""
+
+    id: str
+    config: FinetuneRunConfig
+
+
+class FineTuneQueue(Protocol):
+    def prepare_pending(self) -> None:
+        """Check and unpack the data of jobs that are `validating_files`; they become queued or failed."""
+        ...
+
+    def claim_next(self) -> ClaimedFineTune | None:
+        """Mark the next job running and return it (None: nothing queued)."""
+        ...
+
+    def requested_action(self, job_id: str) -> str | None:
+        """'cancel', 'pause' or None."""
+        ...
+
+    def record(self, job_id: str, event: TrainingEvent) -> None: ...
+
+    def finish(self, job_id: str, result: FinetuneResult) -> None:
+        """Store the outcome: succeeded (a new model), paused or cancelled."""
+        ...
+
+    def fail(self, job_id: str, code: str, message: str) -> None: ...
+
+    def release(self, job_id: str, reason: str = "Server stopping") -> None:
+        """Back to the queue after a shutdown pause or a failed write (not counted as an
+        interruption); `reason` goes into the job's event."""
+        ...
