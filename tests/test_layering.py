@@ -32,7 +32,7 @@ MAY_IMPORT = {
     "cli": {"settings", "model", "data", "train", "jobs", "engine", "store", "governance", "service"},
 }
 # Modules over MAX_LINES that are being split now; empty this list once those splits land.
-OVER_LENGTH_UNTIL_SPLIT = {"cli.py", "governance/audit_chain.py", "data/upload_archives.py"}
+OVER_LENGTH_UNTIL_SPLIT = {"cli.py", "governance/audit_chain.py"}
 # Module import cycles known today (lazy imports inside functions count: the dependency is
 # there all the same). Empty this set as they are taken apart.
 KNOWN_MODULE_CYCLES = {
