@@ -113,6 +113,45 @@ def test_worker_publishes_partial_images_and_the_end(queue, tiny_pipeline):
     assert events[0].data.startswith(b"\x89PNG") and events[-1].succeeded
 
 
+def test_worker_hands_previews_to_its_channel_when_no_request_here_watches(queue, tiny_pipeline):
+    from gesso.store.tables import Tenant
+
+    spec = GenerationRequest(kind="generate", model="tiny", prompt="p", n=2, size=(32, 32), steps=4,
+                             guidance=4.0, seed=1, partial_images=2)
+    with queue.sessions.begin() as session:
+        add_job(session, Job(id="job_remote", tenant_id=session.scalar(select(Tenant.id)), api_key_id="k",
+                             kind="generate", model="tiny", batch_key=spec.batch_key(), spec_json=spec.to_json(),
+                             n=2, response_format="b64_json", request_sha256="x", attempts=0,
+                             created_at=time.time()), 100)
+
+    class Channel:
+        def __init__(self) -> None:
+            self.previews: list[tuple[str, int, int, bytes]] = []
+            self.finished: list[str] = []
+
+        def wants(self, job) -> bool:  # noqa: ANN001
+            return job.request.partial_images > 0
+
+        def publish(self, job, image_index: int, partial_index: int, data: bytes) -> None:  # noqa: ANN001
+            self.previews.append((job.id, image_index, partial_index, data))
+
+        def ended(self, job_ids: list[str]) -> None:
+            self.finished.extend(job_ids)
+
+    channel = Channel()
+    worker = EmbeddedWorker(queue, lambda name: tiny_pipeline, JobEvents(), 4, poll_seconds=0.05, previews=channel)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not channel.finished and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert sorted(p[1:3] for p in channel.previews) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(p[0] == "job_remote" and p[3].startswith(b"\x89PNG") for p in channel.previews)
+    assert channel.finished == ["job_remote"]
+
+
 @pytest.mark.parametrize(("total", "partials", "expected"), [(4, 2, [1, 3]), (10, 3, [2, 5, 8]), (1, 3, []), (6, 0, [])])
 def test_partial_steps_are_spread_before_the_end(total, partials, expected):
     assert partial_steps(total, partials) == expected

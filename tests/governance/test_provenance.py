@@ -64,6 +64,24 @@ def test_identity_is_created_once_with_private_keys(tmp_path):
     assert ensure_identity(tmp_path) == identity  # second start reuses it
 
 
+def test_replicas_starting_together_on_one_keys_folder_share_one_identity(tmp_path):
+    import threading
+
+    barrier, made = threading.Barrier(4), []
+
+    def start() -> None:
+        barrier.wait()
+        made.append(ensure_identity(tmp_path / "shared"))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 4 and all(identity == made[0] for identity in made)
+    assert ensure_identity(tmp_path / "shared") == made[0]
+
+
 def test_organisation_supplied_identity_is_used_as_is(tmp_path):
     theirs = create_local_identity(tmp_path / "org-pki", "Example Bank")
     keys = tmp_path / "keys"

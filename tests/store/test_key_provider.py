@@ -30,6 +30,22 @@ def test_key_file_is_created_private_and_reloads_the_same_key(tmp_path):
     assert provider_from_file(path).unwrap(wrapped, b"ctx") == b"k" * 32
 
 
+def test_processes_creating_the_key_file_together_all_use_the_first_key(tmp_path):
+    """Replicas that start at once on one shared keys folder: one key, never one per process."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared-keys" / "master.key"
+    script = ("import sys; from pathlib import Path; from gesso.store.key_provider import provider_from_file; "
+              "print(provider_from_file(Path(sys.argv[1]), create=True).current_key_id)")
+    creators = [subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+                for _ in range(4)]
+    ids = {creator.communicate(timeout=60)[0].strip() for creator in creators}
+    assert len(ids) == 1 and ids == {provider_from_file(path).current_key_id}
+    assert len(read_master_key_file(path)) == 1
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
 def test_missing_key_file_is_an_error_unless_asked_to_create(tmp_path):
     with pytest.raises(FileNotFoundError):
         provider_from_file(tmp_path / "absent.key")

@@ -161,8 +161,15 @@ class EmbeddedWorker:
                 log.exception("running jobs %s failed", [job.id for job in jobs])
             finally:
                 self._running = frozenset()
-                if self.previews is not None:
-                    self.previews.ended([job.id for job in jobs])
+                self._forget_previews(jobs)
+
+    def _forget_previews(self, jobs: list[ClaimedJob]) -> None:
+        if self.previews is None:
+            return
+        try:
+            self.previews.ended([job.id for job in jobs])
+        except Exception:  # previews are a convenience: never end the worker over them
+            log.exception("the preview channel failed")
 
     def _renew_leases(self) -> None:
         while True:

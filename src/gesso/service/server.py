@@ -23,11 +23,12 @@ from gesso.store.database import database_url, open_database
 SHUTDOWN_ANSWER_MARGIN_S = 5.0
 
 
-def first_start(settings: Settings) -> str | None:
+def first_start(settings: Settings, check: bool = True) -> str | None:
     """Check the database and object store settings (StoreUnusable names what is wrong, before
-    anything is written), migrate and, on an empty database, create the first tenant; returns
-    its admin key once."""
-    check_stores(settings)
+    anything is written; `check=False` when the caller has), migrate and, on an empty database,
+    create the first tenant; returns its admin key once."""
+    if check:
+        check_stores(settings)
     sessions = open_database(database_url(settings.data_dir, settings.database_url))
     try:
         secret = bootstrap_first_tenant(sessions, settings.first_tenant)
@@ -41,8 +42,9 @@ def first_start(settings: Settings) -> str | None:
 def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     """Blocks until the server stops. `announce` receives the lines meant for the operator."""
     force_offline()
+    check_stores(settings)  # before the log is set up: a refusal is one line, not the client's chatter
     configure_json_logging()
-    secret = first_start(settings)
+    secret = first_start(settings, check=False)
     if secret is not None:
         announce(f"Created tenant {settings.first_tenant!r} with an admin API key (shown only this once):")
         announce(secret)

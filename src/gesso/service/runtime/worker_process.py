@@ -38,8 +38,8 @@ def run_worker_process(settings: Settings, stop: threading.Event | None = None) 
     if kind not in WORKER_KINDS:
         raise ValueError(f"unknown worker kind {kind!r}; one of {', '.join(WORKER_KINDS)}")
     force_offline()
+    check_stores(settings)  # before the log is set up: a refusal is one line, not the client's chatter
     configure_json_logging()
-    check_stores(settings)
     url = database_url(settings.data_dir, settings.database_url)
     guard_process_egress(settings, open_audit_log(settings, open_database(url)))
     if stop is None:
