@@ -29,37 +29,58 @@ def install_test_model(tiny_pipeline_dir: Path, models_dir: Path, name: str = "g
     return target
 
 
+def gesso_environment(data_dir: Path, models_dir: Path, environment: dict[str, str] | None, settings: dict) -> dict:
+    """The process environment of a Gesso process under test: settings as GESSO_* variables."""
+    return {
+        **os.environ,
+        "GESSO_DATA_DIR": str(data_dir),
+        "GESSO_MODELS_DIR": str(models_dir),
+        "GESSO_DEVICE": "cpu",
+        **{f"GESSO_{key.upper()}": str(value) for key, value in settings.items()},
+        **(environment or {}),
+    }
+
+
 class ServerProcess:
-    """`python -m gesso.cli serve` with settings passed as GESSO_* variables (and `environment`,
-    further variables of its process)."""
+    """`python -m gesso.cli serve [arguments]` with settings passed as GESSO_* variables (and
+    `environment`, further variables of its process)."""
 
     def __init__(
-        self, root: Path, models_dir: Path, environment: dict[str, str] | None = None, **settings: object
+        self,
+        root: Path,
+        models_dir: Path,
+        environment: dict[str, str] | None = None,
+        arguments: tuple[str, ...] = (),
+        **settings: object,
     ):
         self.root = root
         self.data_dir = root / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.arguments = arguments
         self.env = {
-            **os.environ,
-            "GESSO_DATA_DIR": str(self.data_dir),
-            "GESSO_MODELS_DIR": str(models_dir),
+            **gesso_environment(self.data_dir, models_dir, environment, settings),
             "GESSO_HOST": "127.0.0.1",
             "GESSO_PORT": str(self.port),
-            "GESSO_DEVICE": "cpu",
-            **{f"GESSO_{key.upper()}": str(value) for key, value in settings.items()},
-            **(environment or {}),
         }
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 90.0) -> None:
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready (`wait_ready`)."""
         self.starts += 1
         stdout = open(self.root / f"stdout-{self.starts}.txt", "w")
         stderr = open(self.root / f"stderr-{self.starts}.txt", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gesso.cli", "serve"], env=self.env, stdout=stdout, stderr=stderr
+            [sys.executable, "-m", "gesso.cli", "serve", *self.arguments], env=self.env, stdout=stdout, stderr=stderr
         )
+
+    def start(self, timeout: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,3 +130,65 @@ def running_server(
         yield proc
     finally:
         proc.stop()
+
+
+class WorkerProcess:
+    """`python -m gesso.cli worker --kind KIND` with settings as GESSO_* variables; ready once its
+    log says the default model is loaded."""
+
+    def __init__(
+        self, root: Path, models_dir: Path, kind: str = "images", environment: dict[str, str] | None = None,
+        **settings: object,
+    ):
+        self.root = root
+        self.kind = kind
+        self.env = gesso_environment(root / "data", models_dir, environment, settings)
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def launch(self) -> None:
+        self.starts += 1
+        stderr = open(self.root / f"stderr-{self.starts}.txt", "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gesso.cli", "worker", "--kind", self.kind], env=self.env,
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()[-3000:]}")
+            if '"worker ready' in self.log():
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        return (self.root / f"stderr-{self.starts}.txt").read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, and wait for the graceful end; returns the exit status."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -38,5 +38,5 @@ def open_governance() -> tuple[Settings, sessionmaker[Session], Governance, Blob
         governance = open_deployment_governance(settings, sessions)
     except ValueError as exc:
         fail(f"master key: {exc}")
-    return settings, sessions, governance, governance.seal(open_blob_store(settings.data_dir))
+    return settings, sessions, governance, governance.seal(open_blob_store(settings.data_dir, settings.blob_url))
 
