@@ -16,7 +16,7 @@ from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.store.blob_store import LocalBlobStore
 from gesso.store.database import DATABASE_FILE, database_url, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, add_job
-from gesso.store.tables import Job, Tenant
+from gesso.store.tables import ImageRecord, Job, Tenant
 
 
 @pytest.fixture()
@@ -119,3 +119,19 @@ def test_a_write_under_a_held_lock_retries_then_raises_queue_unavailable(session
         lock.close()
     assert job(sessions, "job_a").status == "running"  # not lost, not failed: still ours
     assert queue.store_images("job_a", [image()]) is True
+
+
+def test_a_worker_that_lost_its_lease_never_overwrites_the_stored_images(sessions, tmp_path):
+    enqueue(sessions, "job_a")
+    stalled, other = make_queue(sessions, tmp_path, "stalled"), make_queue(sessions, tmp_path, "other")
+    stalled.claim_batch(8)
+    tenant_id = job(sessions, "job_a").tenant_id
+    stalled.blobs.put(f"{tenant_id}/images/job_a/0-crashed.png", b"left by a crashed attempt")
+    expire_lease(sessions, "job_a")  # it stalled past its lease; the other worker takes the job
+    other.claim_batch(8)
+    assert other.store_images("job_a", [EncodedImage(0, 0, b"the stored one", "image/png", 32, 32)]) is True
+    assert stalled.store_images("job_a", [EncodedImage(0, 0, b"too late", "image/png", 32, 32)]) is False
+    with sessions() as session:
+        [row] = session.scalars(select(ImageRecord)).all()
+    assert list(other.blobs.keys(f"{tenant_id}/images/job_a")) == [row.blob_key]  # no leftovers either way
+    assert other.blobs.get(row.blob_key) == b"the stored one"

@@ -2,7 +2,9 @@
 
 Jobs are rows; a status change and the image rows of a finished job are written in one
 transaction, and `(job_id, index)` is unique, so a job's image set exists once or not at all.
-Image blobs have names fixed by job and index: a re-run after a crash overwrites, never adds.
+Image blobs are named by job, index and the attempt that wrote them: a worker that lost its
+lease (it stalled and another finished the job) never overwrites the images the rows name; it
+removes its own, and the attempt that finishes removes what crashed attempts left.
 """
 
 from __future__ import annotations
@@ -242,12 +244,18 @@ class SqlJobQueue:
             tenant_id = session.scalar(select(Job.tenant_id).where(Job.id == job_id))
         if tenant_id is None:
             return False
+        attempt = uuid.uuid4().hex[:8]
         keys = []
         for image in images:
-            key = blob_key(tenant_id, "images", job_id, f"{image.index}.{EXTENSIONS[image.content_type]}")
+            key = blob_key(tenant_id, "images", job_id, f"{image.index}-{attempt}.{EXTENSIONS[image.content_type]}")
             self.blobs.put(key, image.data)
             keys.append(key)
-        return self._write("storing images of " + job_id, lambda: self._finish(job_id, tenant_id, images, keys))
+        finished = self._write("storing images of " + job_id, lambda: self._finish(job_id, tenant_id, images, keys))
+        # ours if finished (then also drop what interrupted attempts left), else another's
+        for key in list(self.blobs.keys(job_images_prefix(tenant_id, job_id))):
+            if (key not in keys) == finished:
+                self.blobs.delete_prefix(key)
+        return finished
 
     def _finish(self, job_id: str, tenant_id: str, images: list[EncodedImage], keys: list[str]) -> bool:
         with self.sessions.begin() as session:

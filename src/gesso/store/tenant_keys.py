@@ -2,7 +2,8 @@
 erasure (crypto-shredding), re-wrapped when the master key rotates.
 
 Where the master key comes from: `GESSO_MASTER_KEY` (base64, newest first, comma-separated), or
-a key file (default `<data_dir>/keys/master.key`, created with mode 0600 on first start).
+a key file (default `<keys_dir>/master.key`, created with mode 0600 on first start; replicas
+that start together on one shared keys folder all use the one created first).
 """
 
 from __future__ import annotations
