@@ -8,11 +8,12 @@ import time
 from collections import Counter
 
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from gesso.governance.tenants import create_tenant
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.store.blob_store import LocalBlobStore
-from gesso.store.database import open_database
+from gesso.store.database import make_engine, open_database
 from gesso.store.sql_job_queue import SqlJobQueue, add_job
 from gesso.store.tables import Job, Tenant
 
@@ -41,7 +42,8 @@ def test_concurrent_workers_claim_disjoint_jobs_and_all_of_them(tmp_path, postgr
     start = threading.Barrier(6)
 
     def worker(n: int) -> None:
-        queue = SqlJobQueue(open_database(postgres_url), LocalBlobStore(tmp_path / "blobs"), owner=f"w{n}")
+        queue = SqlJobQueue(sessionmaker(make_engine(postgres_url), expire_on_commit=False),
+                            LocalBlobStore(tmp_path / "blobs"), owner=f"w{n}")
         start.wait()
         while True:
             batch = queue.claim_batch(3)

@@ -43,3 +43,17 @@ def test_migrating_postgres_twice_keeps_rows(postgres_url: str) -> None:
     sessions = open_database(postgres_url)  # a second start migrates nothing and loses nothing
     with sessions() as session:
         assert session.get(Tenant, "t-1").name == "acme"
+
+
+def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from gesso.store.database import open_database; open_database(sys.argv[1]); print('ok')"
+    starts = [subprocess.Popen([sys.executable, "-c", code, postgres_url], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [start.communicate(timeout=120) for start in starts]
+    assert [start.returncode for start in starts] == [0, 0, 0], [err[-800:] for _, err in results]
+    from gesso.store.schema_migrations import current_revision, head_revision
+
+    assert current_revision(make_engine(postgres_url)) == head_revision()

@@ -15,19 +15,29 @@ train_app = typer.Typer(help="Training: autoencoder, base denoiser, recogniser."
 ConfigFile = Annotated[Path, typer.Option(help="YAML run config.")]
 MaxSteps = Annotated[Optional[int], typer.Option(help="Override max_steps.")]
 OutDir = Annotated[Optional[str], typer.Option(help="Override out_dir.")]
+DataDir = Annotated[Optional[str], typer.Option(help="Override data_dir (the dataset folder).")]
+Threads = Annotated[Optional[int], typer.Option(min=1, max=256, help="Torch CPU threads (default: all cores).")]
 
 
 StageRun = Callable[[Path, dict[str, Any]], object]
 
 
 def _stage_command(name: str, default_config: str, doc: str, run: StageRun) -> None:
-    """Register `gesso train NAME`: a config with max_steps/out_dir overrides; prints what
-    `run(config, overrides)` returns."""
+    """Register `gesso train NAME`: a config with max_steps/out_dir/data_dir overrides; prints
+    what `run(config, overrides)` returns."""
 
     def command(
-        config: ConfigFile = Path(default_config), max_steps: MaxSteps = None, out_dir: OutDir = None
+        config: ConfigFile = Path(default_config),
+        max_steps: MaxSteps = None,
+        out_dir: OutDir = None,
+        data_dir: DataDir = None,
+        threads: Threads = None,
     ) -> None:
-        typer.echo(str(run(config, {"max_steps": max_steps, "out_dir": out_dir})))
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        typer.echo(str(run(config, {"max_steps": max_steps, "out_dir": out_dir, "data_dir": data_dir})))
 
     command.__doc__ = doc
     train_app.command(name)(command)

@@ -17,14 +17,21 @@ from gesso.service.app import create_app
 from gesso.service.http.header_timeout import header_deadline_protocol
 from gesso.service.http.request_context import configure_json_logging
 from gesso.settings import Settings
+from gesso.store.blob_store import open_blob_store
 from gesso.store.database import database_url, open_database
+from gesso.store.startup_checks import check_blob_store, check_database
 
 SHUTDOWN_ANSWER_MARGIN_S = 5.0
 
 
 def first_start(settings: Settings) -> str | None:
-    """Migrate and, on an empty database, create the first tenant; returns its admin key once."""
-    sessions = open_database(database_url(settings.data_dir, settings.database_url))
+    """Check the database and object store settings (StoreUnusable names what is wrong, before
+    anything is written), migrate and, on an empty database, create the first tenant; returns
+    its admin key once."""
+    url = database_url(settings.data_dir, settings.database_url)
+    check_database(url)
+    check_blob_store(open_blob_store(settings.data_dir, settings.blob_url))
+    sessions = open_database(url)
     try:
         secret = bootstrap_first_tenant(sessions, settings.first_tenant)
         if secret is not None:

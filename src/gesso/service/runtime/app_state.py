@@ -71,7 +71,7 @@ def build_state(settings: Settings) -> ServiceState:
     """Open everything; migrations run here. The worker is built but not started."""
     sessions = open_database(database_url(settings.data_dir, settings.database_url), settings.database_busy_timeout_s)
     governance = open_governance(settings, sessions)  # seals blobs and job specs from here on
-    blobs = governance.seal(open_blob_store(settings.data_dir))
+    blobs = governance.seal(open_blob_store(settings.data_dir, settings.blob_url))
     queue = SqlJobQueue(sessions, blobs, settings.job_max_attempts, lease_s=settings.job_lease_s)
     events = JobEvents()
     expected_wait = ExpectedWait()
