@@ -6,6 +6,11 @@ train it at a quarter of the cost of full images; the last steps use full images
 where the image is opaque and alpha like any other channel: edges cannot learn a white halo.
 
     python -m gesso.train.autoencoder_loop --config configs/autoencoder-rgba128.yaml --threads 1
+
+A run resumes exactly from the newest checkpoint in its out_dir. Without one, `init_from` names
+a carried checkpoint (train/carried_checkpoint.py) to warm-start from: its weights, a fresh
+optimiser, and the step count and LR schedule going on from its step, the LR ramping up again
+over `init_warmup_steps` while Adam's moments refill.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from gesso.model.alpha_compositing import (
     premultiplied_model_range,
 )
 from gesso.model.autoencoder import AUTOENCODER_PRESETS, build_autoencoder
+from gesso.train.carried_checkpoint import CarriedCheckpointError, config_hash, load_carried
 from gesso.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from gesso.train.image_tensors import load_images, to_model_range, to_uint8
 from gesso.train.run_config import AutoencoderRunConfig, load_run_config
@@ -73,8 +79,27 @@ def reconstruction_loss(
     return loss
 
 
+def learning_rate(
+    config: AutoencoderRunConfig, step: int, restarted_at: int | None = None
+) -> float:
+    """Cosine decay over max_steps, floored at 5% of the peak; after a warm start at step
+    `restarted_at`, times a linear ramp over `init_warmup_steps`."""
+    lr = (
+        config.learning_rate
+        * 0.5
+        * (1 + torch.cos(torch.tensor(step / config.max_steps * torch.pi))).item()
+    )
+    lr = max(lr, config.learning_rate * 0.05)
+    if restarted_at is not None and config.init_warmup_steps > 0:
+        lr *= min(1.0, (step - restarted_at + 1) / config.init_warmup_steps)
+    return lr
+
+
 def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Path:
-    """Train (or resume, exactly) the autoencoder; return the final diffusers model's folder."""
+    """Train (resume exactly, or warm-start) the autoencoder; return the final model's folder.
+
+    Raises CarriedCheckpointError, before any image is read, for an unusable `init_from`.
+    """
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available()
     )
@@ -83,32 +108,36 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
     preset = AUTOENCODER_PRESETS[config.preset]
     rgba = preset.image_channels == 4
     to_input = premultiplied_model_range if rgba else to_model_range
-    rows = read_rows(Path(config.data_dir))
-    mode = "RGBA" if rgba else "RGB"
-    images = load_images(Path(config.data_dir), rows, config.image_size, mode, progress)
     vae = build_autoencoder(preset)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=config.learning_rate, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
+    warm_starts: list[int] = []  # the steps at which the optimiser started afresh
     if (ckpt := latest_checkpoint(out_dir / "checkpoints")) is not None:
         step, state = load_checkpoint(ckpt, {"vae": vae}, optimizer)
+        warm_starts = [int(s) for s in state.get("warm_starts", [])]
         if "generator" in state:
             generator.set_state(state["generator"])
         else:  # a checkpoint from before the batch generator was saved
             generator.manual_seed(config.seed + step)
+    elif config.init_from:
+        carried = load_carried(Path(config.init_from), vae, config.preset)
+        step = carried["step"]
+        warm_starts = [*carried.get("warm_starts", []), step]
+        generator.manual_seed(config.seed + step)
+        if carried.get("config_hash") not in (None, config_hash(config)):
+            sys.stderr.write(f"note: {config.init_from} was trained with other settings\n")
+    rows = read_rows(Path(config.data_dir))
+    mode = "RGBA" if rgba else "RGB"
+    images = load_images(Path(config.data_dir), rows, config.image_size, mode, progress)
     vae, optimizer = accelerator.prepare(vae, optimizer)
     full_from = int(config.max_steps * 0.85)
     bar = tqdm(total=config.max_steps, initial=step, desc="autoencoder", disable=not progress)
     started, first_step, seen = time.perf_counter(), step, 0
     window: list[float] = []  # losses since the last progress line (it shows their mean)
     while step < config.max_steps:
-        lr = (
-            config.learning_rate
-            * 0.5
-            * (1 + torch.cos(torch.tensor(step / config.max_steps * torch.pi))).item()
-        )
         for group in optimizer.param_groups:
-            group["lr"] = max(lr, config.learning_rate * 0.05)
+            group["lr"] = learning_rate(config, step, warm_starts[-1] if warm_starts else None)
         idx = torch.randint(0, len(images), (config.batch_size,), generator=generator)
         batch = images[idx]
         if step < full_from:
@@ -147,8 +176,8 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
                 step,
                 {"vae": model},
                 optimizer,
-                {"generator": generator.get_state()},
-                {"config": asdict(config), "loss": loss.item()},
+                {"generator": generator.get_state(), "warm_starts": warm_starts},
+                {"config": asdict(config), "loss": loss.item(), "warm_starts": warm_starts},
             )
             shown = images[torch.linspace(0, len(images) - 1, min(16, len(images))).long()]
             _save_reconstructions(model, shown, ckpt / "reconstructions.png", rgba)
@@ -200,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="override data_dir")
     parser.add_argument("--out-dir", default=None, help="override out_dir")
     parser.add_argument("--max-steps", type=int, default=None, help="override max_steps")
+    parser.add_argument(
+        "--init-from", default=None, help="override init_from (a carried checkpoint folder)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
         "--no-bar", action="store_true", help="progress lines only (for a log file)"
@@ -207,9 +239,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {"data_dir": args.data_dir, "out_dir": args.out_dir, "max_steps": args.max_steps}
+    overrides = {
+        "data_dir": args.data_dir,
+        "out_dir": args.out_dir,
+        "max_steps": args.max_steps,
+        "init_from": args.init_from,
+    }
     config = load_run_config(args.config, AutoencoderRunConfig, overrides)
-    sys.stdout.write(f"{train_autoencoder(config, progress=not args.no_bar)}\n")
+    try:
+        final = train_autoencoder(config, progress=not args.no_bar)
+    except CarriedCheckpointError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(f"{final}\n")
     return 0
 
 
