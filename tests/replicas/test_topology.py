@@ -83,7 +83,7 @@ def test_any_replica_answers_any_request(topology: Topology, tmp_path):
         b.files.delete(upload.id)
         assert replica_a.get(f"/v1/files/{upload.id}").status_code == 404
 
-        for replica, client in zip(topology.replicas, (replica_a, replica_b)):  # the console, signed in anywhere
+        for replica, client in zip(topology.replicas, (replica_a, replica_b), strict=True):  # the console, signed in anywhere
             assert "<title>Gesso console</title>" in httpx.get(f"{replica.url}/").text
             assert client.get("/v1/me").json()["tenant"]["name"] == "default"
             # an API-only replica is ready without a model of its own

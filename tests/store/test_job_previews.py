@@ -13,7 +13,12 @@ from gesso.jobs.generation_request import GenerationRequest
 from gesso.jobs.image_jobs import ClaimedJob
 from gesso.store.blob_store import LocalBlobStore
 from gesso.store.database import database_url, open_database
-from gesso.store.job_previews import SqlPreviewChannel, job_previews_prefix, prune_previews, stored_previews
+from gesso.store.job_previews import (
+    SqlPreviewChannel,
+    job_previews_prefix,
+    prune_previews,
+    stored_previews,
+)
 from gesso.store.tables import Job, JobPreview
 
 
