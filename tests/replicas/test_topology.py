@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from gesso.store.tables import ImageRecord, Job, Tenant
 from tests.conftest import png_bytes
-from tests.replicas.conftest import LEASE_S, Topology, wait_until
+from tests.replicas.conftest import Topology, wait_until
 from tests.service.conftest import mask_bytes
 from tests.service.finetune_fixtures import dataset_zip
 
@@ -186,7 +186,6 @@ def test_killed_worker_and_replica_lose_and_duplicate_nothing(topology: Topology
     for job_id in cut_short:
         assert jobs[job_id].attempts == 2, (job_id, jobs[job_id].attempts)  # re-run once, by the other worker
     assert (still_held.status, still_held.lease_owner) == ("running", ELSEWHERE)  # untouched: its lease holds
-    assert LEASE_S < 3600
     with topology.sessions.begin() as session:
         session.execute(update(Job).where(Job.id == held).values(status="succeeded", lease_owner=None,
                                                                   lease_expires_at=None))
