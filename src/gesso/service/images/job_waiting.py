@@ -241,7 +241,13 @@ async def _stream(
             yield sse_event("error", {"type": "error", "error": error})
             return
         if partials:  # previews stored after the last poll, before the job ended
-            for partial in await _stored_previews(state, tenant_id, job_id, seen):
+            try:
+                late = await _stored_previews(state, tenant_id, job_id, seen)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                late = []  # previews are a courtesy: the images themselves follow
+            for partial in late:
                 yield partial_event(partial)
         for image in images:
             data = await run_in_threadpool(state.blobs.get, image.blob_key)
