@@ -98,6 +98,9 @@ class FineTuneQueueThatCannotWrite:
     def requested_action(self, job_id):
         return None
 
+    def fetch_data(self, job_id):
+        return True
+
     def renew(self, job_id):
         return True
 

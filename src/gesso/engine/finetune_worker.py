@@ -102,6 +102,8 @@ class FineTuneWorker:
         started = time.perf_counter()
         try:
             with LeaseHeartbeat(lambda: self.queue.renew(job.id), self.heartbeat_s) as heartbeat:
+                if not self.queue.fetch_data(job.id):  # held under the lease too: it may take long
+                    return
                 with self.threads.running("fine-tune"):
                     result = self._train(job, heartbeat.lost)
             if heartbeat.lost.is_set():

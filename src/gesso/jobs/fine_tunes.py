@@ -32,6 +32,11 @@ class FineTuneQueue(Protocol):
         """Lease the next job to this worker, mark it running and return it (None: nothing queued)."""
         ...
 
+    def fetch_data(self, job_id: str) -> bool:
+        """Put the claimed job's data and last checkpoint on this machine; False when the data
+        is gone (the job failed). Raises QueueUnavailable when it cannot be read now."""
+        ...
+
     def renew(self, job_id: str) -> bool:
         """Extend this worker's lease of a running job; False once the worker no longer holds it."""
         ...

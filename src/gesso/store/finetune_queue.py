@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -27,12 +25,12 @@ from gesso.data.upload_archives import ArchiveLimits
 from gesso.jobs.fine_tunes import ClaimedFineTune, FineTuneLeaseLost
 from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-from gesso.store.blob_store import BlobNotFound, BlobStore, blob_key
-from gesso.store.crypto_envelope import BlobUnreadable
+from gesso.store.blob_store import BlobStore, blob_key
+from gesso.store.advisory_locks import try_session_lock
 from gesso.store.finetune_checkpoint_blobs import (
     checkpoint_prefix,
     checkpoints_prefix,
-    download_checkpoint,
+    fetch_resume_point,
     upload_checkpoint,
 )
 from gesso.store.finetune_job_data import (
@@ -44,23 +42,15 @@ from gesso.store.finetune_job_data import (
     unpack_job_data,
 )
 from gesso.store.finetune_leases import claim_fairly, renew_lease, requeue_running
-from gesso.store.finetune_records import (
-    add_event,
-    forget_stored_checkpoints,
-    latest_stored_checkpoint,
-    save_checkpoint_row,
-    set_status,
-)
+from gesso.store.finetune_records import add_event, forget_stored_checkpoints, save_checkpoint_row, set_status
 from gesso.store.sql_job_queue import default_owner
 from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord
 from gesso.store.transient_errors import is_transient, retry_transient
-from gesso.train.checkpoints import latest_checkpoint
 from gesso.train.lora_loop import FinetuneResult, TrainingEvent, total_steps
 from gesso.train.run_config import FinetuneRunConfig
 
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
 SWEEP_EVERY_S = 60.0
-log = logging.getLogger("gesso.finetune")
 
 
 def job_blob_prefix(tenant_id: str, job_id: str) -> str:
@@ -114,11 +104,12 @@ class SqlFineTuneQueue:
     def _requeue(self, lapsed_only: bool) -> list:
         with self.sessions.begin() as session:
             done = requeue_running(session, self.owner, self.max_attempts, lapsed_only)
-            dropped = [prefix for item in done if item.failed for prefix in forget_stored_checkpoints(session, item.job_id)]
-        for prefix in dropped:
-            self.blobs.delete_prefix(prefix)
+            for item in done:
+                if item.failed:
+                    forget_stored_checkpoints(session, item.job_id)
         for item in done:
             if item.failed:
+                self.blobs.delete_prefix(checkpoints_prefix(item.tenant_id, item.job_id))
                 self._remove_local(item.job_id)
         return done
 
@@ -134,38 +125,35 @@ class SqlFineTuneQueue:
                 .order_by(FineTuningJobRecord.created_at)
             ).all()
         for job_id in pending:
-            with self.sessions() as session:
-                job = session.get(FineTuningJobRecord, job_id)
-            try:
-                images = unpack_job_data(self.sessions, self.blobs, self.limits, job, self.work_dir(job))
-            except DataUnavailable as exc:
-                self.fail(job_id, "invalid_training_file", str(exc), allowed_from=("validating_files",))
-                continue
-            config = json.loads(job.config_json)
-            steps = total_steps(FinetuneRunConfig(**config), images)
-            with self.sessions.begin() as session:
-                if set_status(session, job_id, ("validating_files",), status="queued", total_steps=steps):
-                    job = session.get(FineTuningJobRecord, job_id)
-                    add_event(session, job, f"Files validated: {images} images, {steps} steps; the job is queued")
+            # one worker checks a job; the others pass it by (the row stays free for the API's cancel)
+            with try_session_lock(self.sessions.kw["bind"], f"gesso:fine-tune-prepare:{job_id}") as held:
+                if held:
+                    self._prepare(job_id)
+
+    def _prepare(self, job_id: str) -> None:
+        with self.sessions() as session:
+            job = session.get(FineTuningJobRecord, job_id)
+        if job is None or job.status != "validating_files":
+            return
+        try:
+            images = unpack_job_data(self.sessions, self.blobs, self.limits, job, self.work_dir(job))
+        except DataUnavailable as exc:
+            self.fail(job_id, "invalid_training_file", str(exc), allowed_from=("validating_files",))
+            return
+        steps = total_steps(FinetuneRunConfig(**json.loads(job.config_json)), images)
+        with self.sessions.begin() as session:
+            if set_status(session, job_id, ("validating_files",), status="queued", total_steps=steps):
+                add_event(session, job, f"Files validated: {images} images, {steps} steps; the job is queued")
 
     def claim_next(self) -> ClaimedFineTune | None:
-        """Lease the next job fairly (after putting lapsed leases back in the queue), unpack its
-        data here and fetch its last stored checkpoint; None when nothing is queued."""
+        """Lease the next job fairly (after putting lapsed leases back in the queue); None when
+        nothing is queued. Its data and checkpoint are fetched by `fetch_data`."""
         self._requeue(lapsed_only=True)
         with self.sessions.begin() as session:
             job = claim_fairly(session, self.owner, self.lease_s)
         if job is None:
             return None
         work = self.work_dir(job)
-        try:
-            unpack_job_data(self.sessions, self.blobs, self.limits, job, work)  # a no-op if unpacked here before
-            self._fetch_checkpoint(job, work)
-        except DataUnavailable as exc:
-            self.fail(job.id, "invalid_training_file", str(exc))
-            return None
-        except Exception:
-            self.release(job.id, "Its data could not be fetched")  # the blob store may be back soon
-            raise
         config = FinetuneRunConfig(**{
             **json.loads(job.config_json),
             "data_dir": str(work / DATASET),
@@ -174,6 +162,23 @@ class SqlFineTuneQueue:
             "base_model_dir": str(self.models_dir / job.model),
         })
         return ClaimedFineTune(job.id, config)
+
+    def fetch_data(self, job_id: str) -> bool:
+        """Unpack the claimed job's data on this machine (a no-op if done before) and make its
+        last stored checkpoint the local resume point. False: the data is gone, the job failed.
+        Raises QueueUnavailable when the blob store or database cannot be read now."""
+        with self.sessions() as session:
+            job = session.get(FineTuningJobRecord, job_id)
+        work = self.work_dir(job)
+        try:
+            unpack_job_data(self.sessions, self.blobs, self.limits, job, work)
+            fetch_resume_point(self.sessions, self.blobs, job, work / "checkpoints")
+        except DataUnavailable as exc:
+            self.fail(job_id, "invalid_training_file", str(exc))
+            return False
+        except Exception as exc:
+            raise QueueUnavailable(f"fetching the data of {job_id}: {str(exc).splitlines()[0][:200]}") from exc
+        return True
 
     def renew(self, job_id: str) -> bool:
         """Extend this worker's lease; False once it lost the job. One attempt (the next
@@ -280,33 +285,6 @@ class SqlFineTuneQueue:
                     lambda: self._end(job_id, "failed", message, code=code, allowed_from=allowed_from))
 
     # -- internals -----------------------------------------------------------------------------
-
-    def _fetch_checkpoint(self, job: FineTuningJobRecord, work: Path) -> None:
-        """Make the job's last stored checkpoint the newest one in `work/checkpoints`: kept if
-        this machine wrote it, otherwise downloaded (a newer local one that never reached the
-        store goes, so every machine resumes from the same point). A stored checkpoint that is
-        missing or altered is dropped and training starts over (the run is deterministic)."""
-        with self.sessions() as session:
-            stored = latest_stored_checkpoint(session, job.id)
-        if stored is None:
-            return  # none stored (yet, or from before checkpoints travelled): what is here is all
-        local = work / "checkpoints"
-        name = stored.blob_prefix.rsplit("/", 1)[-1]
-        if latest_checkpoint(local) == local / name:
-            return
-        shutil.rmtree(local, ignore_errors=True)
-        try:
-            download_checkpoint(self.blobs, stored.blob_prefix, local)
-        except (BlobNotFound, BlobUnreadable, ValueError) as exc:
-            log.warning("fine-tune %s: stored checkpoint %s unusable (%s); training starts over",
-                        job.id, stored.blob_prefix, exc)
-            shutil.rmtree(local, ignore_errors=True)
-            with self.sessions.begin() as session:
-                dropped = forget_stored_checkpoints(session, job.id)
-                add_event(session, job, f"The checkpoint at step {stored.step} could not be read; "
-                                        f"the job starts over", level="warn")
-            for prefix in dropped:
-                self.blobs.delete_prefix(prefix)
 
     def _succeed(self, job_id: str, result: FinetuneResult) -> None:
         with self.sessions() as session:
