@@ -118,13 +118,14 @@ class FineTuneWorker:
         except FineTuneLeaseLost:
             log.warning("fine-tune %s is no longer this worker's (its lease lapsed); left to its new worker", job.id)
         except QueueUnavailable:
-            # the database could not be written (locked, unreachable): the training is not at
-            # fault, so the job goes back to the queue and resumes from its last checkpoint
+            # the database or the blob store could not be reached (locked, unreachable): the
+            # training is not at fault, so the job goes back to the queue and resumes from its
+            # last stored checkpoint
             log.exception("fine-tune %s could not record its progress; handing it back", job.id)
             try:
                 self.queue.release(job.id, "The database could not be written")
             except Exception:
-                log.exception("could not hand fine-tune %s back; it resumes at the next start", job.id)
+                log.exception("could not hand fine-tune %s back; it resumes once its lease lapses", job.id)
         except Exception as exc:  # never let one job end the worker
             log.exception("fine-tune %s failed", job.id)
             try:

@@ -44,6 +44,7 @@ from gesso.store.finetune_job_data import (
 from gesso.store.finetune_leases import claim_fairly, renew_lease, requeue_running
 from gesso.store.finetune_records import add_event, forget_stored_checkpoints, save_checkpoint_row, set_status
 from gesso.store.sql_job_queue import default_owner
+from gesso.store.s3_blob_store import BlobStoreUnavailable
 from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord
 from gesso.store.transient_errors import is_transient, retry_transient
 from gesso.train.lora_loop import FinetuneResult, TrainingEvent, total_steps
@@ -198,12 +199,12 @@ class SqlFineTuneQueue:
             )
 
     def _write(self, what: str, action: Callable[[], None]) -> None:
-        """Retry through a locked or lost database for `write_retry_s`; then QueueUnavailable
-        (the worker hands the job back rather than failing it)."""
+        """Retry through a locked or lost database for `write_retry_s`; then, or when the object
+        store is unreachable, QueueUnavailable (the worker hands the job back rather than failing it)."""
         try:
             retry_transient(action, what=what, budget_s=self.write_retry_s)
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) or isinstance(exc, BlobStoreUnavailable):
                 raise QueueUnavailable(f"{what}: {str(exc).splitlines()[0][:200]}") from exc
             raise
 
