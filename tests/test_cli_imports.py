@@ -35,6 +35,7 @@ def test_help_of_every_command_loads_no_heavy_library():
     commands = [
         [], ["generate"], ["eval"], ["serve"], ["audit", "verify"], ["audit", "export"],
         ["provenance", "verify"], ["keys", "create"], ["tenants", "erase"], ["train", "base"],
+        ["train", "autoencoder"], ["train", "carry"],
         ["finetune", "create"], ["data", "validate"], ["retention", "sweep"],
     ]
     assert loaded_after(commands) == []

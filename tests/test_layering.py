@@ -31,13 +31,6 @@ MAY_IMPORT = {
     "web": set(),
     "cli": {"settings", "model", "data", "train", "jobs", "engine", "store", "governance", "service"},
 }
-# Modules over MAX_LINES that are being split now; empty this list once those splits land.
-OVER_LENGTH_UNTIL_SPLIT = {"cli.py", "governance/audit_chain.py", "data/upload_archives.py"}
-# Module import cycles known today (lazy imports inside functions count: the dependency is
-# there all the same). Empty this set as they are taken apart.
-KNOWN_MODULE_CYCLES = {
-    frozenset({"gesso.cli", "gesso.cli_governance"}),  # `fail` imported back from `cli`
-}
 ISSUE_NUMBER = re.compile(r"\bissue\s*#?\d+", re.IGNORECASE)
 
 
@@ -162,16 +155,10 @@ def test_the_layers_form_no_cycle():
     assert cycles(graph) == []
 
 
-def test_no_module_import_cycle_beyond_the_known_one():
+def test_no_module_import_cycle():
+    # lazy imports inside functions count: the dependency is there all the same
     graph = {name: {t for t in imported if t != "gesso"} for name, imported in import_graph().items()}
-    found = {frozenset(component) for component in cycles(graph)}
-    assert found <= KNOWN_MODULE_CYCLES, sorted(sorted(c) for c in found - KNOWN_MODULE_CYCLES)
-
-
-def test_the_known_cycles_are_still_there():
-    graph = {name: {t for t in imported if t != "gesso"} for name, imported in import_graph().items()}
-    gone = KNOWN_MODULE_CYCLES - {frozenset(component) for component in cycles(graph)}
-    assert not gone, f"remove from KNOWN_MODULE_CYCLES (no longer a cycle): {sorted(sorted(c) for c in gone)}"
+    assert cycles(graph) == [], sorted(sorted(component) for component in cycles(graph))
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -188,14 +175,8 @@ def line_counts() -> dict[str, int]:
 
 def test_no_module_is_longer_than_the_limit():
     counts = line_counts()
-    over = {name: lines for name, lines in counts.items() if lines > MAX_LINES and name not in OVER_LENGTH_UNTIL_SPLIT}
+    over = {name: lines for name, lines in counts.items() if lines > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines: {over}"
-
-
-def test_the_over_length_allow_list_names_only_modules_still_too_long():
-    counts = line_counts()
-    stale = sorted(name for name in OVER_LENGTH_UNTIL_SPLIT if counts.get(name, 0) <= MAX_LINES)
-    assert not stale, f"remove from OVER_LENGTH_UNTIL_SPLIT (split or gone): {stale}"
 
 
 def comments_and_docstrings(path: Path) -> list[tuple[int, str]]:

@@ -16,18 +16,45 @@ data_app = typer.Typer(help="Datasets: build the emoji corpus, validate a folder
 @data_app.command("build-emoji")
 def build_emoji(
     out: Annotated[Path, typer.Option(help="Dataset folder to write.")],
-    styles: Annotated[str, typer.Option(help="Comma-separated: google, twitter, fluent3d.")] = "google,twitter",
+    styles: Annotated[
+        str,
+        typer.Option(help="Comma-separated. Raster (64 px): google, twitter, fluent3d. "
+                     "Vector (rendered at --size, with alpha): noto, twemoji, fluent-flat."),
+    ] = "google,twitter",
+    size: Annotated[Optional[int], typer.Option(help="Pixels per side for vector styles (default 128).")] = None,
+    held_out: Annotated[
+        Optional[Path], typer.Option(help="Paraphrase YAML whose prompts are never written as captions.")
+    ] = None,
     cache: Annotated[Path, typer.Option(help="Where npm tarballs are kept.")] = Path(".npm-packs"),
     limit: Annotated[Optional[int], typer.Option(help="At most this many images per style.")] = None,
 ) -> None:
     """Fetch the emoji npm packages (npm pack) and write images + metadata.jsonl."""
+    from gesso.data.emoji_corpus import STYLES as RASTER_STYLES
     from gesso.data.emoji_corpus import build_emoji_corpus
     from gesso.data.npm_packages import PackageFetchError
     from gesso.data.validation import validate_dataset
+    from gesso.data.vector_emoji_corpus import VECTOR_STYLES, build_vector_emoji_corpus, read_held_out_prompts
 
+    chosen = tuple(s.strip() for s in styles.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in VECTOR_STYLES and s not in RASTER_STYLES]
+    if unknown or not chosen:
+        fail(f"unknown style(s): {', '.join(unknown) or '(none given)'}; choose from "
+             f"{', '.join([*RASTER_STYLES, *VECTOR_STYLES])}")
+    vector = [s for s in chosen if s in VECTOR_STYLES]
+    if vector and len(vector) != len(chosen):
+        raster = ", ".join(s for s in chosen if s in RASTER_STYLES)
+        fail(f"--styles mixes vector ({', '.join(vector)}) and raster ({raster}) sets; build them apart")
+    if size is not None and not vector:
+        fail("--size applies to vector styles only (raster sets are 64 px)")
+    if size is not None and not 16 <= size <= 1024:
+        fail(f"--size must be between 16 and 1024, got {size}")
     try:
-        rows = build_emoji_corpus(out, cache, tuple(s.strip() for s in styles.split(",") if s.strip()), limit=limit)
-    except (ValueError, PackageFetchError) as exc:
+        if vector:
+            prompts = read_held_out_prompts(held_out) if held_out else ()
+            rows = build_vector_emoji_corpus(out, cache, chosen, size or 128, limit, prompts)
+        else:
+            rows = build_emoji_corpus(out, cache, chosen, limit=limit)
+    except (ValueError, OSError, PackageFetchError) as exc:
         fail(str(exc))
     report = validate_dataset(out)
     if not report.ok:

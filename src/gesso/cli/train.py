@@ -1,4 +1,5 @@
-"""`gesso train ...`: the autoencoder, base denoiser and recogniser from committed configs."""
+"""`gesso train ...`: the autoencoder, base denoiser and recogniser from committed configs, and
+`gesso train carry`, which makes a long autoencoder run's checkpoint small enough to commit."""
 
 from __future__ import annotations
 
@@ -10,34 +11,39 @@ import typer
 from gesso.cli.errors import fail
 from gesso.cli.run_configs import load_config
 
-train_app = typer.Typer(help="Training: autoencoder, base denoiser, recogniser.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Training: autoencoder, base denoiser, recogniser; carrying a run across sessions.", no_args_is_help=True
+)
 
 ConfigFile = Annotated[Path, typer.Option(help="YAML run config.")]
 MaxSteps = Annotated[Optional[int], typer.Option(help="Override max_steps.")]
 OutDir = Annotated[Optional[str], typer.Option(help="Override out_dir.")]
+DataDir = Annotated[Optional[str], typer.Option(help="Override data_dir (the dataset folder).")]
+Threads = Annotated[Optional[int], typer.Option(min=1, max=256, help="Torch CPU threads (default: all cores).")]
 
 
 StageRun = Callable[[Path, dict[str, Any]], object]
 
 
 def _stage_command(name: str, default_config: str, doc: str, run: StageRun) -> None:
-    """Register `gesso train NAME`: a config with max_steps/out_dir overrides; prints what
-    `run(config, overrides)` returns."""
+    """Register `gesso train NAME`: a config with max_steps/out_dir/data_dir overrides; prints
+    what `run(config, overrides)` returns."""
 
     def command(
-        config: ConfigFile = Path(default_config), max_steps: MaxSteps = None, out_dir: OutDir = None
+        config: ConfigFile = Path(default_config),
+        max_steps: MaxSteps = None,
+        out_dir: OutDir = None,
+        data_dir: DataDir = None,
+        threads: Threads = None,
     ) -> None:
-        typer.echo(str(run(config, {"max_steps": max_steps, "out_dir": out_dir})))
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        typer.echo(str(run(config, {"max_steps": max_steps, "out_dir": out_dir, "data_dir": data_dir})))
 
     command.__doc__ = doc
     train_app.command(name)(command)
-
-
-def _train_autoencoder(config: Path, overrides: dict[str, Any]) -> Path:
-    from gesso.train.autoencoder_loop import train_autoencoder
-    from gesso.train.run_config import AutoencoderRunConfig
-
-    return train_autoencoder(load_config(config, AutoencoderRunConfig, overrides))
 
 
 def _train_recogniser(config: Path, overrides: dict[str, Any]) -> Path:
@@ -47,8 +53,65 @@ def _train_recogniser(config: Path, overrides: dict[str, Any]) -> Path:
     return train_recogniser(load_config(config, RecogniserRunConfig, overrides))
 
 
-_stage_command("autoencoder", "configs/autoencoder.yaml",
-               "Train (or resume) the autoencoder from a committed config.", _train_autoencoder)
+@train_app.command("autoencoder")
+def train_autoencoder_cmd(
+    config: ConfigFile = Path("configs/autoencoder.yaml"),
+    max_steps: MaxSteps = None,
+    out_dir: OutDir = None,
+    data_dir: DataDir = None,
+    threads: Threads = None,
+    init_from: Annotated[
+        Optional[str], typer.Option(help="Override init_from (a carried checkpoint folder to warm-start from).")
+    ] = None,
+) -> None:
+    """Train (or resume) the autoencoder from a committed config; prints the model folder."""
+    import torch
+
+    from gesso.train.autoencoder_loop import train_autoencoder
+    from gesso.train.carried_checkpoint import CarriedCheckpointError
+    from gesso.train.run_config import AutoencoderRunConfig
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    overrides = {"max_steps": max_steps, "out_dir": out_dir, "data_dir": data_dir, "init_from": init_from}
+    cfg = load_config(config, AutoencoderRunConfig, overrides)
+    try:
+        typer.echo(str(train_autoencoder(cfg)))
+    except CarriedCheckpointError as exc:
+        fail(str(exc))
+
+
+@train_app.command("carry")
+def train_carry_cmd(
+    run_dir: Annotated[Path, typer.Option(help="The autoencoder run's out_dir (with checkpoints/).")],
+    out: Annotated[Path, typer.Option(help="The carried checkpoint folder to write, e.g. training/carried/NAME.")],
+    config: Annotated[
+        Optional[Path], typer.Option(help="The run's YAML config: names it, and must hold its settings.")
+    ] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Images for the fp16 check (default: the run's).")] = None,
+    check_images: Annotated[int, typer.Option(min=0, help="Images for the fp16 check (0: skip it).")] = 16,
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Largest relative loss change fp16 may cause.")] = 0.01,
+    threads: Threads = None,
+) -> None:
+    """Write a carried checkpoint (fp16 weights + meta.json) from a run's newest checkpoint."""
+    import torch
+
+    from gesso.train.autoencoder_carry import carry_autoencoder_run
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if config is not None and not config.is_file():
+        fail(f"config file {config} not found")
+    try:
+        meta = carry_autoencoder_run(run_dir, out, config, data_dir, check_images, tolerance)
+    except ValueError as exc:  # CarriedCheckpointError, or a bad config file
+        fail(str(exc))
+    check = meta["fp16_check"]
+    shown = (
+        f"fp16 check over {check['images']} images: loss {check['fp32_loss']:.5f} -> "
+        f"{check['fp16_loss']:.5f} ({check['relative_change']:.3%} apart)" if check else "fp16 check skipped"
+    )
+    typer.echo(f"{out} step {meta['step']}/{meta['max_steps']}; {shown}")
 
 
 @train_app.command("base")

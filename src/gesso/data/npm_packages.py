@@ -11,6 +11,12 @@ EMOJI_PACKAGES: dict[str, str] = {
     "emoji-datasource-twitter": "16.0.0",
     "@lobehub/fluent-emoji-3d": "1.1.0",
     "emojibase-data": "17.0.0",
+    # vector sets and caption sources of the 128 px RGBA corpus (data/vector_emoji_corpus.py)
+    "@iconify-json/noto": "1.2.9",
+    "@iconify-json/twemoji": "1.2.5",
+    "@iconify-json/fluent-emoji-flat": "1.2.6",
+    "emojilib": "4.0.3",
+    "cldr-annotations-full": "48.2.0",
 }
 
 

@@ -12,12 +12,19 @@ from tqdm import tqdm
 from gesso.data.dataset_format import DatasetRow
 
 
-def load_images(root: Path, rows: list[DatasetRow], size: int) -> torch.Tensor:
-    """(N, 3, size, size) uint8, RGB; images are resized to `size` when they differ."""
-    out = torch.empty(len(rows), 3, size, size, dtype=torch.uint8)
-    for i, row in enumerate(tqdm(rows, desc="load images", unit="img", leave=False)):
+def load_images(
+    root: Path, rows: list[DatasetRow], size: int, mode: str = "RGB", progress: bool = True
+) -> torch.Tensor:
+    """(N, C, size, size) uint8 in `mode` ("RGB", or "RGBA" with straight alpha: C = 4).
+
+    Images are resized to `size` when they differ (Pillow resamples RGBA premultiplied, so
+    transparent pixels lend no colour to their neighbours); an image without alpha is opaque.
+    """
+    out = torch.empty(len(rows), len(mode), size, size, dtype=torch.uint8)
+    bar = tqdm(rows, desc="load images", unit="img", leave=False, disable=not progress)
+    for i, row in enumerate(bar):
         with Image.open(root / row.file_name) as image:
-            image = image.convert("RGB")
+            image = image.convert(mode)
             if image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.LANCZOS)
             out[i] = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)

@@ -26,6 +26,10 @@ class AutoencoderRunConfig:
     checkpoint_every: int = 250
     seed: int = 0
     mixed_precision: str = "bf16"
+    edge_weight: float = 0.0  # weight of the image-gradient L1 term (see autoencoder_loop)
+    log_every: int = 0  # a plain progress line every N steps (0: the progress bar only)
+    init_from: str = ""  # a carried checkpoint folder to warm-start from (train/carried_checkpoint.py)
+    init_warmup_steps: int = 100  # after a warm start, the LR ramps up again over this many steps
 
 
 @dataclass

@@ -1,0 +1,118 @@
+"""Carried checkpoints: a run's weights as fp16 safetensors plus a small meta.json, small enough
+to commit so that a long run can go on in a later session on another machine.
+
+A carried checkpoint is a warm start, not an exact resume: it holds no optimiser state (Adam's
+moments start again from zero) and no RNG state (batches are drawn from `seed + step`). It is
+read with safetensors and json only; nothing in it is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = "gesso-carried-checkpoint/1"
+WEIGHTS_FILE = "vae.safetensors"
+META_FILE = "meta.json"
+PREVIEW_FILE = "reconstructions.png"
+# Settings that change where a run reads and writes or how often it reports, not what it learns.
+UNHASHED = frozenset(
+    {"data_dir", "out_dir", "init_from", "init_warmup_steps", "log_every", "checkpoint_every"}
+)
+
+
+class CarriedCheckpointError(ValueError):
+    """A carried checkpoint that is missing, malformed or made for another model."""
+
+
+def config_hash(config: Any) -> str:
+    """A short hash of the settings that shape training (a run config dataclass)."""
+    kept = {k: v for k, v in dataclasses.asdict(config).items() if k not in UNHASHED}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cpu_name() -> str:
+    """The CPU's model name and core count, e.g. 'AMD EPYC 9B45 (2 cores)'."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} cores)"
+
+
+def write_carried(
+    out: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any], preview: Path | None = None
+) -> Path:
+    """Write `out/` (fp16 weights, meta.json, an optional preview image) via a tmp folder."""
+    tmp = out.with_name(f".tmp-{out.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
+    save_file(half, tmp / WEIGHTS_FILE, metadata={"format": "pt", "gesso": FORMAT})
+    (tmp / META_FILE).write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")
+    if preview is not None and preview.is_file():
+        shutil.copyfile(preview, tmp / PREVIEW_FILE)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def read_carried_meta(folder: Path) -> dict[str, Any]:
+    meta_path, weights = folder / META_FILE, folder / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights.is_file():
+        raise CarriedCheckpointError(f"init_from {folder}: needs {META_FILE} and {WEIGHTS_FILE}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CarriedCheckpointError(
+            f"init_from {folder}: {META_FILE} is not JSON ({exc})"
+        ) from exc
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != FORMAT
+        or not isinstance(meta.get("step"), int)
+    ):
+        raise CarriedCheckpointError(f"init_from {folder}: {META_FILE} is not a {FORMAT} file")
+    return meta
+
+
+def load_carried(folder: Path, module: torch.nn.Module, preset: str) -> dict[str, Any]:
+    """Load a carried checkpoint's weights into `module` (built from `preset`); return its meta.
+
+    Refuses a checkpoint of another preset, or whose tensors do not fit `module` one for one.
+    """
+    meta = read_carried_meta(folder)
+    if meta.get("preset") != preset:
+        found = meta.get("preset")
+        raise CarriedCheckpointError(
+            f"init_from {folder}: preset {found!r} does not match the config's {preset!r}"
+        )
+    try:
+        weights = load_file(folder / WEIGHTS_FILE)
+    except Exception as exc:  # safetensors raises its own error types for a damaged file
+        raise CarriedCheckpointError(
+            f"init_from {folder}: unreadable {WEIGHTS_FILE} ({exc})"
+        ) from exc
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    wrong = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+    if wrong:
+        raise CarriedCheckpointError(
+            f"init_from {folder}: {len(wrong)} tensor(s) do not match preset {preset!r}, "
+            f"first {wrong[0]}: {found.get(wrong[0])} here, {expected.get(wrong[0])} expected"
+        )
+    module.load_state_dict(weights)  # fp16 values are copied into the module's fp32 parameters
+    return meta
