@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from gesso.engine.adapter_cache import AdapterCache
 from gesso.engine.finetune_worker import FineTuneWorker
 from gesso.model.adapters import ADAPTER_WEIGHTS
+from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.store.blob_store import LocalBlobStore, open_blob_store
 from gesso.store.database import database_url, open_database
 from gesso.store.fine_tuned_adapters import adapter_location
@@ -85,7 +86,7 @@ def messages(sessions, job_id: str) -> list[str]:
                                     .order_by(FineTuneEvent.seq)))
 
 
-def test_two_workers_train_two_tenants_at_once_and_adapters_load_anywhere(cluster, seaweed_server, tiny_pipeline):
+def test_two_workers_train_two_tenants_at_once_and_adapters_load_anywhere(cluster, seaweed_server):
     together = threading.Barrier(2, timeout=120)  # passed only while both fine-tunes are training
 
     def train_alongside(config, on_event, **kw):  # noqa: ANN001, ANN202
@@ -118,14 +119,14 @@ def test_two_workers_train_two_tenants_at_once_and_adapters_load_anywhere(cluste
     assert {Path(m.adapter_dir).parts[-4] for m in models} == {"disk-w1", "disk-w2"}  # one each, side by side
 
     fetched_root = cluster.root / "replica-adapters"  # a machine that trained neither
-    adapters = AdapterCache()
+    adapters, serving = AdapterCache(), GessoPipeline.load(cluster.models_dir / "gesso-base")
     for model in models:
         stored = raw_objects(seaweed_server, cluster.blob_url, model.adapter_blob_prefix)
         assert len(stored) == 2 and all(b"gesso-lora" not in raw and b"lora_A" not in raw for raw in stored.values())
         Path(model.adapter_dir, ADAPTER_WEIGHTS).unlink()  # as on a machine other than the worker's
         base, folder = adapter_location(cluster.sessions, cluster.blobs, model.id, fetched_root)
         assert base == "gesso-base" and folder.is_relative_to(fetched_root)
-        with adapters.use(tiny_pipeline, folder):
+        with adapters.use(serving, folder):
             pass
     assert adapters.loads == 2
 

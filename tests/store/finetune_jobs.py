@@ -74,9 +74,9 @@ def add_job(sessions: sessionmaker[Session], tenant: str, file_id: str, data_roo
 
 def make_queue(sessions: sessionmaker[Session], blobs: BlobStore, models_dir: Path, owner: str, work_root: Path,
                lease_s: float = 60.0, max_attempts: int = 3) -> SqlFineTuneQueue:
-    """A worker's queue: its own lease owner and its own disk (`work_root`)."""
+    """A worker's queue: its own lease owner and its own disk (`work_root`), swept at every poll."""
     return SqlFineTuneQueue(sessions, blobs, models_dir, ArchiveLimits(), max_attempts=max_attempts,
-                            write_retry_s=5.0, lease_s=lease_s, owner=owner, work_root=work_root)
+                            write_retry_s=5.0, lease_s=lease_s, owner=owner, work_root=work_root, sweep_every_s=0.0)
 
 
 def job_row(sessions: sessionmaker[Session], job_id: str) -> FineTuningJobRecord:

@@ -146,3 +146,21 @@ def test_two_workers_claiming_at_once_keep_the_fair_share(sessions, blobs, worke
         owners = dict(session.execute(select(FineTuningJobRecord.id, FineTuningJobRecord.lease_owner)
                                       .where(FineTuningJobRecord.status == "running")).all())
     assert set(owners.values()) == {"w1", "w2"}
+
+
+def test_a_jobs_data_leaves_every_workers_disk_once_it_ended(sessions, workers, acme_file, tmp_path):
+    first, second = workers
+    job_id = add_job(sessions, *acme_file, tmp_path)
+    first.claim_next()
+    assert first.fetch_data(job_id)
+    mine = tmp_path / "disk-1" / acme_file[0] / job_id
+    assert (mine / "dataset" / "metadata.jsonl").is_file()
+    lapse(sessions, job_id)
+    second.claim_next()
+    assert second.fetch_data(job_id)
+    first.prepare_pending()  # the job still runs (on w2): w1's copy may serve it again
+    assert (mine / "dataset").is_dir()
+    second.finish(job_id, FinetuneResult("cancelled", 0, 8, None, []))
+    assert not (tmp_path / "disk-2" / acme_file[0] / job_id / "dataset").exists()  # the ending worker's copy
+    first.prepare_pending()
+    assert not (mine / "dataset").exists()  # and the copy on the disk of the worker that lost it

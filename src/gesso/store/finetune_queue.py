@@ -41,7 +41,7 @@ from gesso.store.finetune_job_data import (
     remove_job_data,
     unpack_job_data,
 )
-from gesso.store.finetune_leases import claim_fairly, renew_lease, requeue_running
+from gesso.store.finetune_leases import Requeued, claim_fairly, renew_lease, requeue_running
 from gesso.store.finetune_records import add_event, forget_stored_checkpoints, save_checkpoint_row, set_status
 from gesso.store.sql_job_queue import default_owner
 from gesso.store.s3_blob_store import BlobStoreUnavailable
@@ -51,7 +51,6 @@ from gesso.train.lora_loop import FinetuneResult, TrainingEvent, total_steps
 from gesso.train.run_config import FinetuneRunConfig
 
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
-SWEEP_EVERY_S = 60.0
 
 
 def job_blob_prefix(tenant_id: str, job_id: str) -> str:
@@ -77,6 +76,7 @@ class SqlFineTuneQueue:
         lease_s: float = 60.0,
         owner: str | None = None,
         work_root: Path | None = None,
+        sweep_every_s: float = 60.0,
     ):
         self.sessions = sessions
         self.blobs = blobs
@@ -87,6 +87,7 @@ class SqlFineTuneQueue:
         self.lease_s = lease_s
         self.owner = owner or default_owner()
         self.work_root = work_root
+        self.sweep_every_s = sweep_every_s
         self._swept_at = float("-inf")
 
     def work_dir(self, job: FineTuningJobRecord) -> Path:
@@ -102,7 +103,7 @@ class SqlFineTuneQueue:
         waiting for its lease. A job interrupted `max_attempts` times fails, so a crash cannot loop."""
         return len(self._requeue(lapsed_only=not only_worker))
 
-    def _requeue(self, lapsed_only: bool) -> list:
+    def _requeue(self, lapsed_only: bool) -> list[Requeued]:
         with self.sessions.begin() as session:
             done = requeue_running(session, self.owner, self.max_attempts, lapsed_only)
             for item in done:
@@ -116,8 +117,8 @@ class SqlFineTuneQueue:
 
     def prepare_pending(self) -> None:
         """Check the data of new jobs (they become queued or failed), and remove this machine's
-        copies of jobs that ended meanwhile (at most every `SWEEP_EVERY_S`)."""
-        if self.work_root is not None and time.monotonic() - self._swept_at >= SWEEP_EVERY_S:
+        copies of jobs that ended meanwhile (at most every `sweep_every_s`)."""
+        if self.work_root is not None and time.monotonic() - self._swept_at >= self.sweep_every_s:
             self._swept_at = time.monotonic()
             remove_ended_job_data(self.sessions, self.work_root)
         with self.sessions() as session:
@@ -167,9 +168,12 @@ class SqlFineTuneQueue:
     def fetch_data(self, job_id: str) -> bool:
         """Unpack the claimed job's data on this machine (a no-op if done before) and make its
         last stored checkpoint the local resume point. False: the data is gone, the job failed.
-        Raises QueueUnavailable when the blob store or database cannot be read now."""
+        Raises QueueUnavailable when the blob store or database cannot be read now,
+        FineTuneLeaseLost when the job is no longer this worker's."""
         with self.sessions() as session:
             job = session.get(FineTuningJobRecord, job_id)
+        if job is None or job.status != "running" or job.lease_owner != self.owner:
+            raise FineTuneLeaseLost(job_id)
         work = self.work_dir(job)
         try:
             unpack_job_data(self.sessions, self.blobs, self.limits, job, work)
