@@ -197,7 +197,7 @@ def _write_sources(out_dir: Path, styles: tuple[str, ...], counts: dict, size: i
 
 def read_held_out_prompts(path: Path) -> tuple[str, ...]:
     """The prompts of a paraphrase file (as `configs/paraphrases.yaml`: {prompt, concept} each)."""
-    return tuple(str(entry["prompt"]) for entry in yaml.safe_load(path.read_text()) or ())
+    return tuple(str(entry["prompt"]) for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or ())
 
 
 def main(argv: list[str] | None = None) -> int:
