@@ -98,6 +98,12 @@ class FineTuneQueueThatCannotWrite:
     def requested_action(self, job_id):
         return None
 
+    def fetch_data(self, job_id):
+        return True
+
+    def renew(self, job_id):
+        return True
+
     def record(self, job_id, event):
         raise QueueUnavailable("database is locked")
 
@@ -115,7 +121,7 @@ def test_a_failed_write_neither_fails_the_fine_tune_nor_ends_its_worker():
     fine_tunes = FineTuneQueueThatCannotWrite()
     worker = FineTuneWorker(fine_tunes, poll_seconds=0.05)
 
-    def train(job):
+    def train(job, lost):
         fine_tunes.record(job.id, None)  # the loop's first event cannot be stored
 
     worker._train = train  # the real loop needs a model; the write is what is under test

@@ -2,17 +2,21 @@
 
 It knows jobs only by id and run config; which job comes next (fairly across tenants), where the
 data lives and how events are stored belong to the queue that implements `FineTuneQueue`
-(`jobs/fine_tunes.py`). Each
+(`jobs/fine_tunes.py`). Any number of these workers, in any number of processes, share one
+queue: each holds its job under a lease that a heartbeat thread renews while it trains. Each
 job trains on its own freshly loaded copy of the base pipeline (never one that serves requests),
 so the adapter it trains never leaks into image batches. Cancel and pause are read from the queue
-between steps; stopping the server pauses the running job at a checkpoint and leaves it to be
-resumed (exactly, from that checkpoint) when the server starts again; a killed server leaves it
-`running`, and the queue puts it back at the next start.
+between steps; stopping the worker pauses the running job at a checkpoint and hands it back to be
+resumed (exactly, from that checkpoint) by the next worker to claim it; a killed worker leaves it
+`running` until its lease lapses, and then any worker resumes it from its last stored checkpoint.
+A worker that learns it lost its job (its lease lapsed and another took it) stops training it
+and writes nothing more of it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,10 +24,11 @@ from typing import Callable
 import torch
 
 from gesso.data.dataset_format import read_rows
+from gesso.engine.lease_heartbeat import LeaseHeartbeat
 from gesso.engine.model_resolution import MODEL_BUILD_LOCK
 from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
 from gesso.engine.worker_thread import WorkerThread
-from gesso.jobs.fine_tunes import ClaimedFineTune, FineTuneQueue
+from gesso.jobs.fine_tunes import ClaimedFineTune, FineTuneLeaseLost, FineTuneQueue
 from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.train.lora_loop import (
@@ -53,8 +58,10 @@ class FineTuneWorker:
         control_every_s: float = 0.2,
         train: Trainer = train_lora,
         threads: ThreadBudget | None = None,
+        heartbeat_s: float = 20.0,
     ):
         self.queue = queue
+        self.heartbeat_s = heartbeat_s
         self.threads = threads or process_thread_budget()
         self.control_every_s = control_every_s
         self.train = train
@@ -69,7 +76,7 @@ class FineTuneWorker:
         self._loop.wake()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Pause the running job at a checkpoint (it resumes after restart) and end the thread."""
+        """Pause the running job at a checkpoint, hand it back to the queue, end the thread."""
         self._loop.stop(timeout)
 
     @property
@@ -94,8 +101,13 @@ class FineTuneWorker:
         self.current = job.id
         started = time.perf_counter()
         try:
-            with self.threads.running("fine-tune"):
-                result = self._train(job)
+            with LeaseHeartbeat(lambda: self.queue.renew(job.id), self.heartbeat_s) as heartbeat:
+                if not self.queue.fetch_data(job.id):  # held under the lease too: it may take long
+                    return
+                with self.threads.running("fine-tune"):
+                    result = self._train(job, heartbeat.lost)
+            if heartbeat.lost.is_set():
+                raise FineTuneLeaseLost(job.id)
             if result.status == "paused" and self._loop.stopping.is_set():
                 log.info("fine-tune %s paused for shutdown at step %d", job.id, result.step)
                 self.queue.release(job.id)  # the next start resumes it first
@@ -103,14 +115,17 @@ class FineTuneWorker:
             self.queue.finish(job.id, result)
             log.info("fine-tune %s %s at step %d/%d in %.1fs", job.id, result.status, result.step,
                      result.total_steps, time.perf_counter() - started)
+        except FineTuneLeaseLost:
+            log.warning("fine-tune %s is no longer this worker's (its lease lapsed); left to its new worker", job.id)
         except QueueUnavailable:
-            # the database could not be written (locked, unreachable): the training is not at
-            # fault, so the job goes back to the queue and resumes from its last checkpoint
+            # the database or the blob store could not be reached (locked, unreachable): the
+            # training is not at fault, so the job goes back to the queue and resumes from its
+            # last stored checkpoint
             log.exception("fine-tune %s could not record its progress; handing it back", job.id)
             try:
                 self.queue.release(job.id, "The database could not be written")
             except Exception:
-                log.exception("could not hand fine-tune %s back; it resumes at the next start", job.id)
+                log.exception("could not hand fine-tune %s back; it resumes once its lease lapses", job.id)
         except Exception as exc:  # never let one job end the worker
             log.exception("fine-tune %s failed", job.id)
             try:
@@ -120,7 +135,7 @@ class FineTuneWorker:
         finally:
             self.current = None
 
-    def _train(self, job: ClaimedFineTune) -> FinetuneResult:
+    def _train(self, job: ClaimedFineTune, lost: threading.Event) -> FinetuneResult:
         """`train_lora` on a private copy of the base pipeline. The copy is loaded, and the LoRA
         layers added (up to the loop's first event), under `MODEL_BUILD_LOCK`; the slow feature
         caching runs outside it, so serving is held up for as short a time as possible."""
@@ -137,16 +152,21 @@ class FineTuneWorker:
             self.queue.record(job.id, event)
 
         try:
-            return self.train(job.config, on_event=on_event, control=self._control(job.id), progress=False, pipe=pipe)
+            return self.train(job.config, on_event=on_event, control=self._control(job.id, lost), progress=False,
+                              pipe=pipe)
         finally:
             if held:
                 MODEL_BUILD_LOCK.release()
 
-    def _control(self, job_id: str) -> Callable[[], str | None]:
-        """Asked before every step; reads the queue at most every `control_every_s` seconds."""
+    def _control(self, job_id: str, lost: threading.Event) -> Callable[[], str | None]:
+        """Asked before every step; reads the queue at most every `control_every_s` seconds. A
+        lost lease stops the run at once without a checkpoint (the folder may be shared with
+        the job's new worker)."""
         last = {"at": 0.0, "action": None}
 
         def control() -> str | None:
+            if lost.is_set():
+                return CANCEL
             if self._loop.stopping.is_set():
                 return PAUSE
             now = time.monotonic()

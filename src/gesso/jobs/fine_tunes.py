@@ -10,6 +10,11 @@ from gesso.train.lora_loop import FinetuneResult, TrainingEvent
 from gesso.train.run_config import FinetuneRunConfig
 
 
+class FineTuneLeaseLost(Exception):
+    """This worker no longer holds the job (its lease lapsed and another worker took it, or it
+    ended): nothing more of it may be written from here."""
+
+
 @dataclass(frozen=True)
 class ClaimedFineTune:
     """A fine-tune a worker now runs; `config.out_dir` holds its checkpoints (resume point)."""
@@ -24,14 +29,25 @@ class FineTuneQueue(Protocol):
         ...
 
     def claim_next(self) -> ClaimedFineTune | None:
-        """Mark the next job running and return it (None: nothing queued)."""
+        """Lease the next job to this worker, mark it running and return it (None: nothing queued)."""
+        ...
+
+    def fetch_data(self, job_id: str) -> bool:
+        """Put the claimed job's data and last checkpoint on this machine; False when the data
+        is gone (the job failed). Raises QueueUnavailable when it cannot be read now."""
+        ...
+
+    def renew(self, job_id: str) -> bool:
+        """Extend this worker's lease of a running job; False once the worker no longer holds it."""
         ...
 
     def requested_action(self, job_id: str) -> str | None:
         """'cancel', 'pause' or None."""
         ...
 
-    def record(self, job_id: str, event: TrainingEvent) -> None: ...
+    def record(self, job_id: str, event: TrainingEvent) -> None:
+        """Store one event (raises FineTuneLeaseLost once the job is not this worker's)."""
+        ...
 
     def finish(self, job_id: str, result: FinetuneResult) -> None:
         """Store the outcome: succeeded (a new model), paused or cancelled."""

@@ -57,9 +57,10 @@ def list_events(session: Session, tenant_id: str, job_id: str, after: str | None
 
 def save_checkpoint_row(
     session: Session, job: FineTuningJobRecord, step: int, folder: Path, train_loss: float | None,
-    valid_loss: float | None, samples_blob_key: str | None,
+    valid_loss: float | None, samples_blob_key: str | None, blob_prefix: str | None = None,
 ) -> FineTuneCheckpoint:
-    """One row per (job, step): a resumed run that writes the same step again replaces it."""
+    """One row per (job, step): a resumed run that writes the same step again replaces it.
+    `blob_prefix`: where the checkpoint's files were uploaded."""
     row = session.scalar(
         select(FineTuneCheckpoint).where(FineTuneCheckpoint.job_id == job.id, FineTuneCheckpoint.step == step)
     )
@@ -67,8 +68,32 @@ def save_checkpoint_row(
         row = FineTuneCheckpoint(id=new_id("ftckpt"), job_id=job.id, tenant_id=job.tenant_id, step=step)
         session.add(row)
     row.folder, row.train_loss, row.valid_loss = str(folder), train_loss, valid_loss
-    row.samples_blob_key, row.created_at = samples_blob_key, time.time()
+    row.samples_blob_key, row.blob_prefix, row.created_at = samples_blob_key, blob_prefix, time.time()
     return row
+
+
+def latest_stored_checkpoint(session: Session, job_id: str) -> FineTuneCheckpoint | None:
+    """The job's newest checkpoint whose files are in the blob store: where a resume starts."""
+    return session.scalar(
+        select(FineTuneCheckpoint)
+        .where(FineTuneCheckpoint.job_id == job_id, FineTuneCheckpoint.blob_prefix.is_not(None))
+        .order_by(FineTuneCheckpoint.step.desc()).limit(1)
+    )
+
+
+def forget_stored_checkpoints(session: Session, job_id: str, keep: int = 0) -> list[str]:
+    """Unlink all but the newest `keep` stored checkpoints of a job from their rows; returns
+    their blob prefixes, for the caller to delete once this transaction commits (a crash in
+    between leaves unreferenced blobs, never a row naming missing ones)."""
+    rows = session.scalars(
+        select(FineTuneCheckpoint)
+        .where(FineTuneCheckpoint.job_id == job_id, FineTuneCheckpoint.blob_prefix.is_not(None))
+        .order_by(FineTuneCheckpoint.step.desc())
+    ).all()
+    dropped = [row.blob_prefix for row in rows[keep:]]
+    for row in rows[keep:]:
+        row.blob_prefix = None
+    return dropped
 
 
 def list_checkpoints(
@@ -93,14 +118,17 @@ def find_checkpoint(session: Session, tenant_id: str, job_id: str, checkpoint_id
     ))
 
 
-def set_status(session: Session, job_id: str, allowed_from: tuple[str, ...], **values) -> bool:
-    """Change a job's row only if its status is still one of `allowed_from` (races lose cleanly)."""
-    result = session.execute(
-        update(FineTuningJobRecord)
-        .where(FineTuningJobRecord.id == job_id, FineTuningJobRecord.status.in_(allowed_from))
-        .values(**values)
+def set_status(
+    session: Session, job_id: str, allowed_from: tuple[str, ...], owner: str | None = None, **values
+) -> bool:
+    """Change a job's row only if its status is still one of `allowed_from`, and with `owner`
+    only while that worker holds its lease (races lose cleanly)."""
+    query = update(FineTuningJobRecord).where(
+        FineTuningJobRecord.id == job_id, FineTuningJobRecord.status.in_(allowed_from)
     )
-    return result.rowcount == 1
+    if owner is not None:
+        query = query.where(FineTuningJobRecord.lease_owner == owner)
+    return session.execute(query.values(**values)).rowcount == 1
 
 
 def tenant_models(session: Session, tenant_id: str) -> list[FineTunedModel]:
@@ -117,15 +145,16 @@ def find_model(session: Session, model_id: str, tenant_id: str | None) -> FineTu
     return session.scalar(query)
 
 
-def next_job_id(session: Session) -> str | None:
-    """The queued job to run next: jobs that were already started (interrupted, or resumed after
-    a pause) first; otherwise round-robin by tenant — the tenant whose last fine-tune started
-    longest ago (or never) goes next, and within a tenant the oldest job."""
-    queued = session.execute(
+def next_job_id(session: Session, skip: frozenset[str] = frozenset()) -> str | None:
+    """The queued job to run next (not one of `skip`): jobs that were already started
+    (interrupted, or resumed after a pause) first; otherwise round-robin by tenant — the tenant
+    whose last fine-tune started longest ago (or never) goes next, and within a tenant the
+    oldest job."""
+    queued = [row for row in session.execute(
         select(FineTuningJobRecord.id, FineTuningJobRecord.tenant_id, FineTuningJobRecord.created_at,
                FineTuningJobRecord.started_at)
         .where(FineTuningJobRecord.status == "queued")
-    ).all()
+    ).all() if row.id not in skip]
     if not queued:
         return None
     last_start = dict(session.execute(

@@ -216,7 +216,8 @@ class FileRecord(Base):
 
 class FineTuningJobRecord(Base):
     """One fine-tune. Status: validating_files -> queued -> running -> succeeded | failed |
-    cancelled; running <-> paused on request; running survives a restart (it resumes)."""
+    cancelled; running <-> paused on request; running survives a restart (it resumes). A running
+    job is leased to one worker (`lease_owner`) until `lease_expires_at`; its heartbeat renews it."""
 
     __tablename__ = "fine_tuning_jobs"
     __table_args__ = (Index("ix_fine_tuning_jobs_status_created", "status", "created_at"),)
@@ -241,13 +242,15 @@ class FineTuningJobRecord(Base):
     work_dir: Mapped[str] = mapped_column(String(500))  # dataset copy, checkpoints, adapter
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # interruptions (crashes), not claims
     error_code: Mapped[str | None] = mapped_column(String(60), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_param: Mapped[str | None] = mapped_column(String(60), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class FineTuneEvent(Base):
@@ -280,6 +283,8 @@ class FineTuneCheckpoint(Base):
     valid_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     folder: Mapped[str] = mapped_column(String(500))
     samples_blob_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # where its files were uploaded (the resume point on any machine); None once pruned or the job ended
+    blob_prefix: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
 
 

@@ -1,7 +1,8 @@
 """Training checkpoints: weights in safetensors, optimiser and RNG state for exact resume.
 
-Optimiser and RNG state are written by Gesso itself and read back with `weights_only=True`,
-so no arbitrary object is ever unpickled.
+A checkpoint folder holds only safetensors and JSON files (`trainer_state`), so it can travel
+(to an object store, another machine) and be read back without unpickling anything. Folders
+written before that format hold `trainer_state.pt`, still read, with `weights_only=True`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-STATE_FILE = "trainer_state.pt"
+from gesso.train.trainer_state import STATE_LAYOUT, load_trainer_state, save_trainer_state
+
+LEGACY_STATE_FILE = "trainer_state.pt"
 META_FILE = "meta.json"
 
 
@@ -54,10 +57,7 @@ def save_checkpoint(
     for name, module in modules.items():
         tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
         save_file(tensors, tmp / f"{name}.safetensors")
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "rng": rng_state(), **extra_state},
-        tmp / STATE_FILE,
-    )
+    save_trainer_state(tmp, {"optimizer": optimizer.state_dict(), "rng": rng_state(), **extra_state})
     (tmp / META_FILE).write_text(json.dumps({"step": step, **meta}, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -85,7 +85,10 @@ def load_checkpoint(
     """Restore modules, optimiser and RNG; return (step, the remaining trainer state)."""
     for name, module in modules.items():
         module.load_state_dict(load_file(path / f"{name}.safetensors"))
-    state = torch.load(path / STATE_FILE, weights_only=True)
+    if (path / STATE_LAYOUT).is_file():
+        state = load_trainer_state(path)
+    else:
+        state = torch.load(path / LEGACY_STATE_FILE, weights_only=True)
     if optimizer is not None:
         optimizer.load_state_dict(state.pop("optimizer"))
     set_rng_state(state.pop("rng"))

@@ -19,8 +19,10 @@ from gesso.service.http.errors import ApiError, not_found
 from gesso.service.policy.content_policy import enforce_content_policy
 from gesso.service.runtime.app_state import ServiceState
 from gesso.store.file_records import FINE_TUNE_PURPOSE, find_file
-from gesso.store.finetune_queue import config_without_paths, remove_job_data
-from gesso.store.finetune_records import add_event, find_job, set_status
+from gesso.store.finetune_checkpoint_blobs import checkpoints_prefix
+from gesso.store.finetune_job_data import remove_job_data
+from gesso.store.finetune_queue import config_without_paths
+from gesso.store.finetune_records import add_event, find_job, forget_stored_checkpoints, set_status
 from gesso.store.ids import new_id
 from gesso.store.tables import FileRecord, FineTuningJobRecord, Tenant
 from gesso.train.finetune_bounds import HyperparameterOutOfRange, check_total_steps, epochs_within
@@ -171,13 +173,16 @@ def change_job(state: ServiceState, principal: Principal, job_id: str, action: s
         if status in immediate:
             add_event(session, job, {"cancel": "The job was cancelled", "pause": "The job was paused",
                                      "resume": "The job was resumed"}[action])
+            if action == "cancel":
+                forget_stored_checkpoints(session, job_id)
         elif status == "running" and action in ("cancel", "pause"):
             set_status(session, job_id, ("running",), requested_action=action)
         else:
             raise ApiError(409, f"a {status} fine-tuning job cannot be {action}{'l' if action == 'cancel' else ''}ed",
                            code="invalid_job_status")
     if action == "cancel" and status in immediate:
-        remove_job_data(Path(job.work_dir))
+        state.blobs.delete_prefix(checkpoints_prefix(principal.tenant_id, job_id))  # a resume point no more
+        remove_job_data(Path(job.work_dir))  # this machine's copy; other workers' go at their next sweep
     state.finetuning.worker.wake()
     if status == "running":
         _wait_for_worker(state, principal.tenant_id, job_id)

@@ -31,9 +31,17 @@ class FineTuning:
     pipelines: ModelPipelines
     sessions: sessionmaker[Session]
 
-    def start(self) -> None:
-        """Put interrupted fine-tunes back in the queue, then start the worker."""
-        requeued = self.queue.requeue_interrupted()
+    def start(self, only_worker: bool | None = None) -> None:
+        """Put interrupted fine-tunes back in the queue, then start the worker.
+
+        `only_worker`: this process runs the database's only fine-tune worker, so every running
+        fine-tune was cut short by the last crash and resumes now; otherwise only those whose
+        lease lapsed (the rest belong to live workers elsewhere). Default: True on SQLite (the
+        embedded single-machine server), False on any other database.
+        """
+        if only_worker is None:
+            only_worker = self.sessions.kw["bind"].dialect.name == "sqlite"
+        requeued = self.queue.requeue_interrupted(only_worker=only_worker)
         if requeued:
             log.info("requeued %d interrupted fine-tune(s)", requeued)
         self.worker.start()
@@ -63,10 +71,17 @@ def open_finetuning(
     sessions: sessionmaker[Session],
     blobs: BlobStore,
     base_pipelines: Callable[[str], GessoPipeline],
+    owner: str | None = None,
 ) -> FineTuning:
-    """Build (not start) the fine-tuning side of the service."""
-    queue = SqlFineTuneQueue(sessions, blobs, settings.models_dir, upload_limits(settings), settings.job_max_attempts)
+    """Build (not start) the fine-tuning side of the service: a queue leased as `owner`
+    (default: host, pid and a random part), job folders and fetched adapters under the data
+    directory, leases of `job_lease_s` renewed every third of that."""
+    queue = SqlFineTuneQueue(
+        sessions, blobs, settings.models_dir, upload_limits(settings), settings.job_max_attempts,
+        lease_s=settings.job_lease_s, owner=owner, work_root=(settings.data_dir / "finetunes").resolve(),
+    )
     adapters = AdapterCache(settings.adapter_cache_size)
-    pipelines = ModelPipelines(base_pipelines, lambda name: adapter_location(sessions, blobs, name), adapters)
-    return FineTuning(queue=queue, worker=FineTuneWorker(queue), adapters=adapters, pipelines=pipelines,
-                      sessions=sessions)
+    fetched = (settings.data_dir / "adapters").resolve()
+    pipelines = ModelPipelines(base_pipelines, lambda name: adapter_location(sessions, blobs, name, fetched), adapters)
+    worker = FineTuneWorker(queue, heartbeat_s=max(0.5, settings.job_lease_s / 3))
+    return FineTuning(queue=queue, worker=worker, adapters=adapters, pipelines=pipelines, sessions=sessions)
