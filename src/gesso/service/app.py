@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         state.worker.start()
         stop_governance = start_governance(state)  # retention sweep, final audit checkpoint
         if settings.embedded_worker:
-            state.finetuning.start()  # resumes interrupted fine-tunes
+            state.finetuning.start(only_worker=state.runs_jobs_alone)  # resumes interrupted fine-tunes
         try:
             yield
         finally:

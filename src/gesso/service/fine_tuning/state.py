@@ -31,16 +31,13 @@ class FineTuning:
     pipelines: ModelPipelines
     sessions: sessionmaker[Session]
 
-    def start(self, only_worker: bool | None = None) -> None:
+    def start(self, only_worker: bool) -> None:
         """Put interrupted fine-tunes back in the queue, then start the worker.
 
-        `only_worker`: this process runs the database's only fine-tune worker, so every running
-        fine-tune was cut short by the last crash and resumes now; otherwise only those whose
-        lease lapsed (the rest belong to live workers elsewhere). Default: True on SQLite (the
-        embedded single-machine server), False on any other database.
+        `only_worker`: this process runs the database's only fine-tune worker (the embedded
+        server on SQLite), so every running fine-tune was cut short by the last crash and resumes
+        now; otherwise only those whose lease lapsed (the rest belong to live workers elsewhere).
         """
-        if only_worker is None:
-            only_worker = self.sessions.kw["bind"].dialect.name == "sqlite"
         requeued = self.queue.requeue_interrupted(only_worker=only_worker)
         if requeued:
             log.info("requeued %d interrupted fine-tune(s)", requeued)

@@ -50,7 +50,7 @@ def run_worker_process(settings: Settings, stop: threading.Event | None = None) 
     if images is not None:
         images.start()
     if fine_tunes:
-        runtime.finetuning.start()
+        runtime.finetuning.start(only_worker=False)  # other workers may hold running fine-tunes
     log.info("worker started", extra={"kinds": kind, "owner": runtime.queue.owner})
     status = _watch(images, stop)
     log.info("worker stopping: the running batch has %.0fs to finish", settings.shutdown_grace_s,

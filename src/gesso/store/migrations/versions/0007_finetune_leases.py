@@ -1,15 +1,15 @@
 """fine-tune leases and stored checkpoints: the worker that runs a fine-tune holds it until
 `lease_expires_at` and renews it; a checkpoint row names the blobs it was uploaded to
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
