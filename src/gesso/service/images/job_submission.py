@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import time
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ def submit_job(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters", param="Idempotency-Key")
     try:
-        return _insert(state, principal, request, job_id, fingerprint, idempotency_key, request_id, uploads)
+        return _insert(state, principal, request, _Submission(job_id, fingerprint, idempotency_key, request_id, uploads))
     except IntegrityError:
         # a concurrent request with the same key won the race: answer with its job
         if idempotency_key is None:
@@ -67,16 +68,20 @@ def submit_job(
         return _same_request(existing, fingerprint)
 
 
-def _insert(
-    state: ServiceState,
-    principal: Principal,
-    request: ImageRequest,
-    job_id: str,
-    fingerprint: str,
-    idempotency_key: str | None,
-    request_id: str,
-    uploads: dict[str, bytes],
-) -> Job:
+@dataclass(frozen=True)
+class _Submission:
+    """What one HTTP request adds to its checked image request: ids, fingerprint and uploads."""
+
+    job_id: str
+    fingerprint: str
+    idempotency_key: str | None
+    request_id: str
+    uploads: dict[str, bytes]
+
+
+def _insert(state: ServiceState, principal: Principal, request: ImageRequest, submission: _Submission) -> Job:
+    job_id, fingerprint, idempotency_key = submission.job_id, submission.fingerprint, submission.idempotency_key
+    request_id, uploads = submission.request_id, submission.uploads
     prefix = job_uploads_prefix(principal.tenant_id, job_id)
     try:
         with state.sessions.begin() as session:
