@@ -84,7 +84,7 @@ def train_autoencoder_cmd(
 @train_app.command("carry")
 def train_carry_cmd(
     run_dir: Annotated[Path, typer.Option(help="The autoencoder run's out_dir (with checkpoints/).")],
-    out: Annotated[Path, typer.Option(help="The carried checkpoint folder to write, e.g. training/carried/NAME.")],
+    out: Annotated[Path, typer.Option(help="The carried checkpoint folder to write, e.g. models/carried/NAME.")],
     config: Annotated[
         Optional[Path], typer.Option(help="The run's YAML config: names it, and must hold its settings.")
     ] = None,

@@ -2,7 +2,7 @@
 checkpoint (train/carried_checkpoint.py), once fp16 weights are shown to reconstruct as well as
 the fp32 ones on a few of the run's images.
 
-    gesso train carry --run-dir runs/autoencoder-rgba128 --out training/carried/NAME \
+    gesso train carry --run-dir runs/autoencoder-rgba128 --out models/carried/NAME \
         --config configs/autoencoder-rgba128.yaml
 """
 
