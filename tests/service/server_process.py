@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,8 @@ from typing import Iterator
 
 import httpx
 
+from tests.real_servers import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def install_test_model(tiny_pipeline_dir: Path, models_dir: Path, name: str = "gesso-base") -> Path:
@@ -41,7 +37,44 @@ def gesso_environment(data_dir: Path, models_dir: Path, environment: dict[str, s
     }
 
 
-class ServerProcess:
+class GessoProcess:
+    """What a Gesso process under test shares: its log, SIGKILL, SIGTERM and stop."""
+
+    root: Path
+    process: subprocess.Popen | None
+    starts: int
+    stop_wait_s = 15.0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        return (self.root / f"stderr-{self.starts}.txt").read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run, as in a power cut of the process."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM, and wait for the graceful end; returns the exit status."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(self.stop_wait_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ServerProcess(GessoProcess):
     """`python -m gesso.cli serve [arguments]` with settings passed as GESSO_* variables (and
     `environment`, further variables of its process)."""
 
@@ -101,22 +134,6 @@ class ServerProcess:
         lines = self.printed_lines()
         return next(lines[i + 1] for i, line in enumerate(lines) if "admin API key" in line)
 
-    def log(self) -> str:
-        return (self.root / f"stderr-{self.starts}.txt").read_text()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handlers run, as in a power cut of the process."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @contextmanager
@@ -132,9 +149,11 @@ def running_server(
         proc.stop()
 
 
-class WorkerProcess:
+class WorkerProcess(GessoProcess):
     """`python -m gesso.cli worker --kind KIND` with settings as GESSO_* variables; ready once its
     log says the default model is loaded."""
+
+    stop_wait_s = 30.0
 
     def __init__(
         self, root: Path, models_dir: Path, kind: str = "images", environment: dict[str, str] | None = None,
@@ -164,31 +183,3 @@ class WorkerProcess:
                 return
             time.sleep(0.25)
         raise RuntimeError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log(self) -> str:
-        return (self.root / f"stderr-{self.starts}.txt").read_text()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handlers run."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM, and wait for the graceful end; returns the exit status."""
-        assert self.process is not None
-        self.process.terminate()
-        return self.process.wait(timeout)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
