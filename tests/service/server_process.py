@@ -17,7 +17,6 @@ import httpx
 from tests.real_servers import free_port
 
 
-
 def install_test_model(tiny_pipeline_dir: Path, models_dir: Path, name: str = "gesso-base") -> Path:
     target = models_dir / name
     if not target.exists():
