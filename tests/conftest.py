@@ -128,3 +128,13 @@ def s3_env(seaweed_server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs, loopback) for the whole session (see tests/ray_cluster.py)."""
+    from tests.ray_cluster import start_ray_cluster
+
+    cluster = start_ray_cluster()
+    yield cluster
+    cluster.stop()
