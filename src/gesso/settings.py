@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # false: this process answers the API only (`gesso serve --no-worker`); `gesso worker` runs jobs
     embedded_worker: bool = True
     worker_kind: WorkerKind = "all"  # what `gesso worker` runs (its --kind)
+    # -- a Ray cluster (docs/DEPLOY.md) -------------------------------------------
+    # embedded: the workers run the models in their own process; ray: they hand the work to a Ray
+    # cluster (Serve for generation, Train for fine-tunes) at ray_address. The rows stay the truth.
+    engine: Literal["embedded", "ray"] = "embedded"
+    ray_address: str | None = None  # host:port of the cluster's head (GCS); setting it selects ray
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
@@ -91,6 +96,10 @@ class Settings(BaseSettings):
     # -- replicas and separate workers ---------------------------------------------------------
     job_poll_s: float = Field(0.25, gt=0)  # how often a request reads a job that another process runs
     preview_every_s: float = Field(0.5, ge=0)  # least time between two stored previews of one job
+
+    @property
+    def uses_ray(self) -> bool:
+        return self.engine == "ray" or bool(self.ray_address)
 
 
 @lru_cache(maxsize=1)
