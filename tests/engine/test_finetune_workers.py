@@ -172,7 +172,7 @@ def test_a_killed_workers_fine_tune_resumes_on_another_from_the_bucket(cluster, 
     names = {key.rsplit("/", 1)[-1] for key in stored}
     assert names == {"adapter.safetensors", "adapter.json", "meta.json", "trainer_state.safetensors",
                      "trainer_state.json"}  # safetensors and JSON only: nothing to unpickle
-    assert all(raw.startswith(b"GSB1") and b'"step"' not in raw for raw in stored.values())  # sealed
+    assert all(raw.startswith(b"GSB2") and b'"step"' not in raw for raw in stored.values())  # sealed, streamed
 
     survivor = cluster.worker("survivor")  # its own, empty disk: the checkpoint can only come from the bucket
     survivor.start()

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from gesso.store.blob_keys import BlobNotFound, BlobStore, blob_key
+from gesso.store.byte_streams import CHUNK_BYTES, BlobChunks
 
 __all__ = ["BlobNotFound", "BlobStore", "LocalBlobStore", "blob_key", "open_blob_store"]
 
@@ -28,12 +30,20 @@ class LocalBlobStore:
         return self.root / key
 
     def put(self, key: str, data: bytes) -> None:
+        self._write(key, lambda handle: handle.write(data))
+
+    def put_stream(self, key: str, source: BinaryIO) -> None:
+        """Copy `source` in chunks into a temporary file beside the blob, then rename it into
+        place; a failure on the way leaves neither the blob nor the temporary file."""
+        self._write(key, lambda handle: shutil.copyfileobj(source, handle, CHUNK_BYTES))
+
+    def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                fill(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -46,6 +56,13 @@ class LocalBlobStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise BlobNotFound(key) from None
+
+    def open_stream(self, key: str) -> BlobChunks:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        return BlobChunks(iter(lambda: handle.read(CHUNK_BYTES), b""), handle.close)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gesso.store.blob_files import put_file
 from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.ids import new_id
 from gesso.store.tables import FileRecord, FineTunedModel, FineTuningJobRecord, Tenant
@@ -72,12 +74,13 @@ def add_file(
     tenant_id: str,
     api_key_id: str,
     purpose: str,
-    upload: bytes,
+    upload: Path,
     preview_png: bytes,
     info: NewFile,
     budget_bytes: int = 0,
 ) -> FileRecord:
-    """Store the bytes and the preview as blobs, then the row; nothing is left if any step fails.
+    """Store the upload (streamed from its file at `upload`) and the preview as blobs, then the
+    row; nothing is left if any step fails.
 
     Raises StorageBudgetExceeded when the tenant's stored files would pass `budget_bytes` (0: no
     budget), checked before the blobs are written and again in the row's transaction.
@@ -103,7 +106,7 @@ def add_file(
     with sessions() as session:
         check_storage_budget(session, tenant_id, info.size, budget_bytes)
     try:
-        blobs.put(record.blob_key, upload)
+        put_file(blobs, record.blob_key, upload)
         blobs.put(record.preview_blob_key, preview_png)
         with sessions.begin() as session:
             # the tenant row locked (PostgreSQL): two uploads at once cannot both fit the last room

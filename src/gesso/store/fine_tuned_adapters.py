@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from gesso.store.blob_files import save_blob
 from gesso.store.blob_store import BlobNotFound, BlobStore
 from gesso.store.finetune_records import find_model
 
@@ -54,7 +55,7 @@ def _fetch(blobs: BlobStore, prefix: str, folder: Path) -> None:
     tmp.mkdir()
     try:
         for name in ADAPTER_FILES:
-            (tmp / name).write_bytes(blobs.get(f"{prefix}/{name}"))
+            save_blob(blobs, f"{prefix}/{name}", tmp / name)  # streamed, never whole in memory
         shutil.rmtree(folder, ignore_errors=True)
         try:
             tmp.rename(folder)

@@ -6,10 +6,10 @@ A checkpoint folder (`train/checkpoints.py`) goes up file by file under
 `.json` files travel, either way, so a downloaded checkpoint never holds anything that would be
 unpickled. The store seals each object under the tenant's data key like every other blob.
 
-One file is in memory at a time (with its sealed copy). A LoRA checkpoint is small: measured,
-about 0.12 MB at rank 4 on the `tiny` denoiser, 2 MB at rank 4 and 3.9 MB at rank 8 on `small`,
-of which the trainer state is two thirds (Adam's two moments per weight); at the largest rank
-the API allows (128) on `small`, its biggest file is about 41 MB.
+Each file streams, one sealed segment in memory at a time (`put_stream`, `open_stream`). A LoRA
+checkpoint is small: measured, about 0.12 MB at rank 4 on the `tiny` denoiser, 2 MB at rank 4
+and 3.9 MB at rank 8 on `small`, of which the trainer state is two thirds (Adam's two moments per
+weight); but at the largest rank the API allows (128) on `small`, its biggest file is about 41 MB.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gesso.store.blob_files import put_file, save_blob
 from gesso.store.blob_store import BlobNotFound, BlobStore, blob_key
 from gesso.store.crypto_envelope import BlobUnreadable
 from gesso.store.finetune_records import add_event, forget_stored_checkpoints, latest_stored_checkpoint
@@ -51,9 +52,7 @@ def upload_checkpoint(blobs: BlobStore, folder: Path, prefix: str) -> int:
     the bytes uploaded."""
     total = 0
     for path in travelling_files(folder):
-        data = path.read_bytes()
-        blobs.put(f"{prefix}/{blob_key(path.name)}", data)
-        total += len(data)
+        total += put_file(blobs, f"{prefix}/{blob_key(path.name)}", path)
     return total
 
 
@@ -78,7 +77,7 @@ def download_checkpoint(blobs: BlobStore, prefix: str, checkpoints_dir: Path) ->
     tmp.mkdir()
     try:
         for file_name, key in files.items():
-            (tmp / file_name).write_bytes(blobs.get(key))
+            save_blob(blobs, key, tmp / file_name)
         final = checkpoints_dir / name
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)

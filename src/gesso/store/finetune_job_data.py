@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gesso.data.upload_archives import ArchiveLimits, UploadRejected, store_upload
+from gesso.store.blob_files import copy_blob
 from gesso.store.blob_store import BlobNotFound, BlobStore
 from gesso.store.tables import FileRecord, FineTuningJobRecord
 
@@ -84,13 +85,12 @@ def _unpack_file(
         )
     if record is None:
         raise DataUnavailable(f"file {file_id} no longer exists")
-    try:
-        data = blobs.get(record.blob_key)
-    except BlobNotFound:
-        raise DataUnavailable(f"the bytes of file {file_id} are missing") from None
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".upload-") as handle:
-        handle.write(data)
+        try:
+            copy_blob(blobs, record.blob_key, handle)  # streamed: a dataset is never whole in memory
+        except BlobNotFound:
+            raise DataUnavailable(f"the bytes of file {file_id} are missing") from None
         handle.flush()
         try:
             stored = store_upload(Path(handle.name), dest, trigger=job.trigger or None, limits=limits)

@@ -25,8 +25,9 @@ from gesso.data.upload_archives import ArchiveLimits
 from gesso.jobs.fine_tunes import ClaimedFineTune, FineTuneLeaseLost
 from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.advisory_locks import try_session_lock
+from gesso.store.blob_files import put_file
+from gesso.store.blob_store import BlobStore, blob_key
 from gesso.store.finetune_checkpoint_blobs import (
     checkpoint_prefix,
     checkpoints_prefix,
@@ -299,7 +300,7 @@ class SqlFineTuneQueue:
             raise FineTuneLeaseLost(job_id)
         prefix = f"{job_blob_prefix(job.tenant_id, job_id)}/adapter"
         for name in ADAPTER_FILES:
-            self.blobs.put(f"{prefix}/{name}", (result.adapter_dir / name).read_bytes())
+            put_file(self.blobs, f"{prefix}/{name}", result.adapter_dir / name)
         config = json.loads(job.config_json)
         with self.sessions.begin() as session:
             if not set_status(session, job_id, ("running",), owner=self.owner, status="succeeded",

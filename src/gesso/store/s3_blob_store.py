@@ -2,20 +2,26 @@
 
 `GESSO_BLOB_URL=s3://bucket/prefix` selects it. The endpoint, region and credentials come from
 boto3's standard configuration (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-`AWS_PROFILE`, ...), so every S3-compatible server works unchanged. Objects larger than one part
-travel as multipart uploads and ranged downloads (boto3's transfer manager); the store only ever
-sees what the sealing layer above hands it, which is ciphertext.
+`AWS_PROFILE`, ...), so every S3-compatible server works unchanged. `put`/`get` move small
+objects whole (boto3's transfer manager, multipart past one part). `put_stream` uploads a large
+object part by part, one part in memory, and aborts the multipart upload on any failure so no
+orphan parts stay billed in the bucket; `open_stream` reads GetObject's body in chunks. The store
+only ever sees what the sealing layer above hands it, which is ciphertext.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
+from typing import BinaryIO
 from urllib.parse import urlparse
 
 from gesso.store.blob_keys import BlobNotFound, blob_key
+from gesso.store.byte_streams import CHUNK_BYTES, BlobChunks, read_part
 
-PART_BYTES = 8 * 1024 * 1024
+PART_BYTES = 8 * 1024 * 1024  # S3 takes 5 MiB at least for every part but the last, 10,000 parts at most
+log = logging.getLogger("gesso.store")
 DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
 
@@ -77,6 +83,46 @@ class S3BlobStore:
             self.client.download_fileobj(self.bucket, self._name(key), buffer, Config=self._transfer)
         return buffer.getvalue()
 
+    def put_stream(self, key: str, source: BinaryIO) -> None:
+        """One PutObject when `source` fits one part; otherwise a multipart upload, one part read
+        and sent at a time, aborted (its parts removed) when reading or sending any part fails."""
+        name = self._name(key)
+        part = read_part(source, PART_BYTES)
+        if len(part) < PART_BYTES:
+            with _translated(key):
+                self.client.put_object(Bucket=self.bucket, Key=name, Body=bytes(part))
+            return
+        with _translated(key):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=name)["UploadId"]
+        try:
+            parts = []
+            while part:
+                number = len(parts) + 1
+                with _translated(key):
+                    answer = self.client.upload_part(Bucket=self.bucket, Key=name, UploadId=upload_id,
+                                                     PartNumber=number, Body=part)
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                part = bytearray()  # the sent part goes before the next one is read
+                part = read_part(source, PART_BYTES)
+            with _translated(key):
+                self.client.complete_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id,
+                                                      MultipartUpload={"Parts": parts})
+        except BaseException:
+            self._abort(name, upload_id)
+            raise
+
+    def _abort(self, name: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        except Exception as error:  # the failure that brought us here is the one to report
+            log.warning("could not abort the multipart upload of %s (%s); a bucket lifecycle rule "
+                        "for incomplete uploads removes its parts", name, error)
+
+    def open_stream(self, key: str) -> BlobChunks:
+        with _translated(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._name(key))["Body"]
+        return BlobChunks(_body_chunks(key, body), body.close)
+
     def exists(self, key: str) -> bool:
         try:
             with _translated(key):
@@ -126,6 +172,11 @@ class S3BlobStore:
             raise BlobStoreMisconfigured(f"object store: {where} answered {status}: {error}") from None
         except BotoCoreError as error:
             raise BlobStoreMisconfigured(f"object store: cannot reach {where}: {error}") from None
+
+
+def _body_chunks(key: str, body) -> Iterator[bytes]:  # noqa: ANN001 - botocore's StreamingBody
+    with _translated(key):
+        yield from body.iter_chunks(CHUNK_BYTES)
 
 
 class _translated:

@@ -8,7 +8,8 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from gesso.data.upload_archives import UploadRejected
@@ -75,10 +76,10 @@ async def upload_file(request: Request, state: State, principal: CanCreateImages
         except UploadRejected as exc:
             return upload_rejected_response(exc)
         await run_in_threadpool(partial(enforce_content_policy, param="file"), state, principal, checked.captions)
-        data = await run_in_threadpool(upload.path.read_bytes)
         try:
             record = await run_in_threadpool(
-                add_file, state.sessions, state.blobs, principal.tenant_id, principal.key_id, upload.purpose, data,
+                add_file, state.sessions, state.blobs, principal.tenant_id, principal.key_id, upload.purpose,
+                upload.path,
                 checked.preview_png, checked.info, budget,
             )
         except StorageBudgetExceeded as exc:
@@ -127,10 +128,14 @@ def read_file(request: Request, state: State, file_id: str, principal: CanReadJo
 @router.get("/{file_id}/content", response_class=Response, summary="The uploaded bytes, as they were sent",
             responses={200: {"content": {"application/octet-stream": {}}}})
 def file_content(state: State, file_id: str, principal: CanReadImages) -> Response:
+    """Streamed segment by segment as it is opened (a missing or unreadable blob fails before the
+    answer starts; Content-Length lets a client see a stream cut short by a later failure)."""
     record = tenant_record(state, principal.tenant_id, find_file, file_id, "file")
-    return Response(state.blobs.get(record.blob_key), media_type="application/octet-stream",
-                    headers={"Content-Disposition": attachment_disposition(record.filename),
-                             "Cache-Control": "private, no-store"})
+    chunks = state.blobs.open_stream(record.blob_key)
+    return StreamingResponse(chunks, media_type="application/octet-stream", background=BackgroundTask(chunks.close),
+                             headers={"Content-Disposition": attachment_disposition(record.filename),
+                                      "Content-Length": str(record.bytes),
+                                      "Cache-Control": "private, no-store"})
 
 
 @router.get("/{file_id}/preview", response_class=Response, summary="A grid of the first images (Gesso)",
