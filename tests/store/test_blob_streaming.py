@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tracemalloc
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from gesso.store.blob_store import BlobNotFound, LocalBlobStore, open_blob_store
 from gesso.store.crypto_envelope import BlobUnreadable
 from gesso.store.crypto_stream import SEGMENT_BYTES
-from gesso.store.s3_blob_store import PART_BYTES, parse_blob_url
+from gesso.store.s3_blob_store import PART_BYTES
 from gesso.store.sealed_blob_store import SealedBlobStore
 
 LARGE = 48 * 1024 * 1024
@@ -132,7 +133,8 @@ def test_a_large_object_streams_with_a_small_heap(tmp_path, raw_store, keyring) 
     finally:
         tracemalloc.stop()
     assert (size, digest.hexdigest()) == (LARGE, expected)
-    print(f"heap peak {peak / 2**20:.1f} MiB for a {LARGE / 2**20:.0f} MiB object ({type(raw_store).__name__})")
+    logging.getLogger("gesso.tests").info("heap peak %.1f MiB for a %d MiB object (%s)", peak / 2**20,
+                                          LARGE // 2**20, type(raw_store).__name__)
     assert peak < LARGE / 3, f"heap peak {peak} bytes for a {LARGE}-byte object"
     stored = raw_objects(raw_store)["t1/files/big/upload" if isinstance(raw_store, LocalBlobStore)
                                     else f"{raw_store.prefix}/t1/files/big/upload"]
@@ -203,7 +205,3 @@ def test_both_formats_open_through_both_reading_paths(raw_store, keyring) -> Non
     assert sealed.get("t1/files/f1/upload") == MARKER * 3
     for raw in raw_objects(raw_store).values():
         assert b"PNG" not in raw and MARKER not in raw
-
-
-def test_parse_blob_url_keeps_working() -> None:
-    assert parse_blob_url("s3://bucket/a/b") == ("bucket", "a/b")
