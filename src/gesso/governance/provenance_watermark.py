@@ -101,7 +101,8 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # JPEG's (BT.6
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32, copy=False) @ LUMA_WEIGHTS
+    rgb = rgb.astype(np.float32, copy=False)
+    return rgb[..., 0] * LUMA_WEIGHTS[0] + rgb[..., 1] * LUMA_WEIGHTS[1] + rgb[..., 2] * LUMA_WEIGHTS[2]
 
 
 @functools.cache
@@ -115,6 +116,12 @@ def _basis() -> np.ndarray:
     return np.stack([np.outer(cosines[u], cosines[v]).reshape(-1) for u, v in POSITIONS], axis=1).astype(np.float32)
 
 
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # einsum's own loop, not BLAS: products this small gain nothing from BLAS threads, which
+    # contend with torch's for the same cores in a busy server.
+    return np.einsum("nk,kp->np", a, b, optimize=False)
+
+
 def _blocks(plane: np.ndarray) -> np.ndarray:
     """(blocks, 64): the whole 8x8 blocks of a 2-D plane, block-major, each flattened."""
     h, w = (plane.shape[0] // BLOCK) * BLOCK, (plane.shape[1] // BLOCK) * BLOCK
@@ -124,13 +131,13 @@ def _blocks(plane: np.ndarray) -> np.ndarray:
 def _coefficients(luma: np.ndarray) -> np.ndarray:
     """Marked DCT coefficients, (blocks, len(POSITIONS)), of the whole 8x8 blocks of `luma`
     (the constant -128 level shift only moves the DC term, which is not marked)."""
-    return _blocks(luma.astype(np.float32, copy=False)) @ _basis()
+    return _product(_blocks(luma.astype(np.float32, copy=False)), _basis())
 
 
 def _luma_change(shape: tuple[int, int], delta: np.ndarray) -> np.ndarray:
     """Pixel-domain luma change for coefficient changes `delta` (blocks, len(POSITIONS))."""
     bh, bw = shape[0] // BLOCK, shape[1] // BLOCK
-    blocks = (delta.astype(np.float32, copy=False) @ _basis().T).reshape(bh, bw, BLOCK, BLOCK)
+    blocks = _product(delta.astype(np.float32, copy=False), _basis().T).reshape(bh, bw, BLOCK, BLOCK)
     change = np.zeros(shape, dtype=np.float32)
     change[: bh * BLOCK, : bw * BLOCK] = blocks.transpose(0, 2, 1, 3).reshape(bh * BLOCK, bw * BLOCK)
     return change
