@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gesso.store.advisory_locks import transaction_lock
 from gesso.store.finetune_leases import CLAIM_LOCK
 from gesso.store.tables import FineTuningJobRecord
-from tests.replicas.conftest import Topology, wait_until
+from tests.replicas.conftest import Topology
 from tests.service.finetune_fixtures import dataset_zip, wait_for_job
 
 TINY = {"n_epochs": 1, "batch_size": 4}  # 4 steps on the 16-image shape dataset

@@ -8,7 +8,11 @@ import time
 
 import pytest
 
-from gesso.service.runtime.expected_wait import ExpectedWait, SharedExpectedWait, combined_seconds_per_image
+from gesso.service.runtime.expected_wait import (
+    ExpectedWait,
+    SharedExpectedWait,
+    combined_seconds_per_image,
+)
 from gesso.service.runtime.throughput_reporter import ThroughputReporter
 from gesso.store.database import open_database
 from gesso.store.tables import WorkerThroughput
