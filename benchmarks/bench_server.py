@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import openai
-
+from benchmarks.sdk_load import drive, sdk_client
 from gesso.settings import get_settings
 from tests.service.server_process import ServerProcess
 
 CLIENTS = 16
-
-
-def _admin_key(server: ServerProcess) -> str:
-    lines = server.printed_lines()
-    return lines[lines.index(next(line for line in lines if "admin API key" in line)) + 1]
 
 
 def _measure(max_batch: int, requests_per_client: int) -> dict[str, float]:
@@ -33,34 +25,11 @@ def _measure(max_batch: int, requests_per_client: int) -> dict[str, float]:
         )
         server.start(timeout=180)
         try:
-            client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=_admin_key(server), max_retries=0, timeout=600)
+            client = sdk_client(server.url, server.admin_key())
             client.images.generate(model="gesso-base", prompt="warm up", n=1)  # model loaded, caches warm
-            latencies: list[float] = []
-            lock = threading.Lock()
-
-            def worker(k: int) -> None:
-                for i in range(requests_per_client):
-                    start = time.perf_counter()
-                    client.images.generate(model="gesso-base", prompt=f"red apple {k} {i}", n=1)
-                    with lock:
-                        latencies.append(time.perf_counter() - start)
-
-            started = time.perf_counter()
-            threads = [threading.Thread(target=worker, args=(k,)) for k in range(CLIENTS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - started
+            return drive(client, CLIENTS, requests_per_client)
         finally:
             server.stop()
-    latencies.sort()
-    return {
-        "images_per_s": len(latencies) / elapsed,
-        "p50": statistics.median(latencies),
-        "p95": latencies[int(0.95 * (len(latencies) - 1))],
-        "requests": len(latencies),
-    }
 
 
 def run(requests_per_client: int = 4, repeats: int = 3) -> str:

@@ -110,3 +110,21 @@ def test_rgba_keeps_its_alpha(marked):
 
 def test_minimum_size_is_what_gesso_delivers():
     assert MIN_SIZE == 256
+
+
+def test_marked_coefficients_are_those_of_a_full_block_dct():
+    from scipy.fft import dctn, idctn
+
+    from gesso.governance.provenance_watermark import BLOCK, POSITIONS, _coefficients, _luma_change
+
+    luma = np.random.default_rng(3).uniform(0, 255, (48, 40)).astype(np.float32)
+    blocks = (luma.reshape(6, BLOCK, 5, BLOCK).transpose(0, 2, 1, 3) - 128.0).astype(np.float64)
+    rows, cols = zip(*POSITIONS)
+    reference = dctn(blocks, axes=(2, 3), norm="ortho")[:, :, rows, cols].reshape(-1, len(POSITIONS))
+    np.testing.assert_allclose(_coefficients(luma), reference, atol=1e-3)
+
+    delta = np.random.default_rng(4).normal(size=(30, len(POSITIONS)))
+    spectra = np.zeros((6, 5, BLOCK, BLOCK))
+    spectra[:, :, rows, cols] = delta.reshape(6, 5, len(POSITIONS))
+    expected = idctn(spectra, axes=(2, 3), norm="ortho").transpose(0, 2, 1, 3).reshape(48, 40)
+    np.testing.assert_allclose(_luma_change((48, 40), delta), expected, atol=1e-5)

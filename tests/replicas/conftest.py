@@ -1,7 +1,7 @@
 """The many-machines topology, started by the tests: one PostgreSQL database and one S3 prefix
 (the session's servers), one shared keys folder, two API replicas (`gesso serve --no-worker`)
-and two image workers (`gesso worker --kind images`), each process with a data folder of its own
-as if on a machine of its own."""
+and two workers that run images and fine-tunes (`gesso worker --kind all`), each process with a
+data folder of its own as if on a machine of its own. Started once for every module here."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant, find_tenant
 from gesso.store.database import open_database
 from gesso.store.s3_blob_store import S3BlobStore, parse_blob_url
+from tests.service.finetune_fixtures import FINETUNE_YAML
 from tests.service.server_process import ServerProcess, WorkerProcess, install_test_model
 
 LEASE_S = 5  # a killed worker's jobs are taken again this long after its last renewal
@@ -73,11 +74,13 @@ class Topology:
                               text=True, timeout=120)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def topology(tiny_pipeline_dir, tmp_path_factory, postgres_server, seaweed_server) -> Iterator[Topology]:
     root = tmp_path_factory.mktemp("topology")
     models = root / "models"
     install_test_model(tiny_pipeline_dir, models)
+    finetune_config = root / "finetune.yaml"  # trains in seconds (2-step samples, no bf16)
+    finetune_config.write_text(FINETUNE_YAML)
     database_url, blob_url = postgres_server.create_database(), seaweed_server.blob_url()
     environment = {
         **seaweed_server.environment(),
@@ -89,6 +92,7 @@ def topology(tiny_pipeline_dir, tmp_path_factory, postgres_server, seaweed_serve
         "GESSO_JOB_LEASE_S": str(LEASE_S),
         "GESSO_PREVIEW_EVERY_S": "0",
         "GESSO_SHUTDOWN_GRACE_S": "10",
+        "GESSO_FINETUNE_CONFIG": str(finetune_config),
     }
     replicas, workers = [], []
     for name in ("replica-a", "replica-b"):
@@ -96,7 +100,7 @@ def topology(tiny_pipeline_dir, tmp_path_factory, postgres_server, seaweed_serve
         replicas.append(ServerProcess(root / name, models, environment, arguments=("--no-worker",)))
     for name in ("worker-1", "worker-2"):
         (root / name).mkdir()
-        workers.append(WorkerProcess(root / name, models, "images", environment))
+        workers.append(WorkerProcess(root / name, models, "all", environment))
     try:
         for process in [*replicas, *workers]:  # all at once: one migrates, one makes the keys
             process.launch()

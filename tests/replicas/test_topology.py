@@ -1,4 +1,4 @@
-"""Two API replicas and two image workers on one PostgreSQL database and one S3 prefix serve the
+"""Two API replicas and two workers on one PostgreSQL database and one S3 prefix serve the
 official openai SDK as one embedded server does, whichever replica a request reaches; killed
 processes lose and duplicate nothing; quotas and idempotency hold across replicas; the bucket
 holds only ciphertext; erasing a tenant leaves none of its objects."""

@@ -26,13 +26,13 @@ only while the manifest is attached.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn, idctn
 
 BLOCK = 8
 # (row, col) frequencies with u + v <= 3, excluding DC: JPEG q85 luma steps 3-5.
@@ -93,36 +93,53 @@ def _layout(blocks_h: int, blocks_w: int, key: bytes) -> tuple[np.ndarray, np.nd
     bit_of = (
         rng.permutation(count) % CODED_BITS
     )  # interleaved: every bit spread over the whole image
-    chips = rng.integers(0, 2, count).astype(np.float64) * 2 - 1
+    chips = rng.integers(0, 2, count).astype(np.float32) * 2 - 1
     return bit_of, chips
 
 
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # JPEG's (BT.601) luma
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114  # JPEG's (BT.601) luma
+    rgb = rgb.astype(np.float32, copy=False)
+    return rgb[..., 0] * LUMA_WEIGHTS[0] + rgb[..., 1] * LUMA_WEIGHTS[1] + rgb[..., 2] * LUMA_WEIGHTS[2]
+
+
+@functools.cache
+def _basis() -> np.ndarray:
+    """(64, len(POSITIONS)): the orthonormal 8x8 DCT-II basis images of the marked frequencies,
+    flattened. Only these few coefficients are read or changed, so one small matrix product
+    replaces a full DCT and inverse DCT of every block."""
+    x = np.arange(BLOCK)
+    scale = np.where(np.arange(BLOCK) == 0, np.sqrt(1 / BLOCK), np.sqrt(2 / BLOCK))
+    cosines = scale[:, None] * np.cos(np.pi * (2 * x[None, :] + 1) * np.arange(BLOCK)[:, None] / (2 * BLOCK))
+    return np.stack([np.outer(cosines[u], cosines[v]).reshape(-1) for u, v in POSITIONS], axis=1).astype(np.float32)
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # einsum's own loop, not BLAS: products this small gain nothing from BLAS threads, which
+    # contend with torch's for the same cores in a busy server.
+    return np.einsum("nk,kp->np", a, b, optimize=False)
+
+
+def _blocks(plane: np.ndarray) -> np.ndarray:
+    """(blocks, 64): the whole 8x8 blocks of a 2-D plane, block-major, each flattened."""
+    h, w = (plane.shape[0] // BLOCK) * BLOCK, (plane.shape[1] // BLOCK) * BLOCK
+    return plane[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK * BLOCK)
 
 
 def _coefficients(luma: np.ndarray) -> np.ndarray:
-    """Marked DCT coefficients, (blocks, len(POSITIONS)), of the whole 8x8 blocks of `luma`."""
-    h, w = (luma.shape[0] // BLOCK) * BLOCK, (luma.shape[1] // BLOCK) * BLOCK
-    blocks = (
-        luma[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3) - 128.0
-    )
-    spectra = dctn(blocks, axes=(2, 3), norm="ortho")  # (bh, bw, 8, 8)
-    rows, cols = zip(*POSITIONS, strict=True)
-    return spectra[:, :, rows, cols].reshape(-1, len(POSITIONS))
+    """Marked DCT coefficients, (blocks, len(POSITIONS)), of the whole 8x8 blocks of `luma`
+    (the constant -128 level shift only moves the DC term, which is not marked)."""
+    return _product(_blocks(luma.astype(np.float32, copy=False)), _basis())
 
 
 def _luma_change(shape: tuple[int, int], delta: np.ndarray) -> np.ndarray:
     """Pixel-domain luma change for coefficient changes `delta` (blocks, len(POSITIONS))."""
     bh, bw = shape[0] // BLOCK, shape[1] // BLOCK
-    spectra = np.zeros((bh, bw, BLOCK, BLOCK))
-    rows, cols = zip(*POSITIONS, strict=True)
-    spectra[:, :, rows, cols] = delta.reshape(bh, bw, len(POSITIONS))
-    blocks = idctn(spectra, axes=(2, 3), norm="ortho")
-    change = np.zeros(shape)
-    change[: bh * BLOCK, : bw * BLOCK] = blocks.transpose(0, 2, 1, 3).reshape(
-        bh * BLOCK, bw * BLOCK
-    )
+    blocks = _product(delta.astype(np.float32, copy=False), _basis().T).reshape(bh, bw, BLOCK, BLOCK)
+    change = np.zeros(shape, dtype=np.float32)
+    change[: bh * BLOCK, : bw * BLOCK] = blocks.transpose(0, 2, 1, 3).reshape(bh * BLOCK, bw * BLOCK)
     return change
 
 
@@ -136,7 +153,7 @@ def embed_watermark(image: Image.Image, image_id: int, key: bytes = DEFAULT_KEY)
             f"the watermark needs at least {MIN_SIZE}x{MIN_SIZE} px; upscale_for_delivery first"
         )
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     # Lower the brightest and raise the darkest pixels a little so the mark has room both ways.
     luma = _luma(rgb)
     rgb = rgb + (np.clip(luma, HEADROOM, 255 - HEADROOM) - luma)[..., None]
@@ -166,7 +183,7 @@ def read_watermark(image: Image.Image, key: bytes = DEFAULT_KEY) -> WatermarkRea
     if min(rgb.shape[:2]) < MIN_SIZE:
         return WatermarkReading(False, None, 0.0, ())
     shape = rgb.shape[:2]
-    luma = sum(rgb[..., c].astype(np.float32) * w for c, w in enumerate((0.299, 0.587, 0.114)))
+    luma = sum(rgb[..., c].astype(np.float32) * w for c, w in enumerate(LUMA_WEIGHTS))  # a plane at a time
     coefficients = _coefficients(luma).reshape(-1)
     bit_of, chips = _layout(shape[0] // BLOCK, shape[1] // BLOCK, key)
     # Soft decision per coded bit: mean of chip-weighted coefficients, clipped so that one large

@@ -53,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
                 log.info("requeued %d interrupted job(s)", requeued)
         app.state.gesso = state
         state.worker.start()
+        if state.throughput is not None:
+            state.throughput.start()
         stop_governance = start_governance(state)  # retention sweep, final audit checkpoint
         if settings.embedded_worker:
             state.finetuning.start(only_worker=state.runs_jobs_alone)  # resumes interrupted fine-tunes
@@ -63,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.embedded_worker:
                 state.finetuning.stop()  # pauses a running fine-tune at a checkpoint
             state.worker.stop(settings.shutdown_grace_s)  # the rest of the batch is handed back
+            if state.throughput is not None:
+                state.throughput.stop()
             stop_governance()
 
     # FastAPI's docs pages load from public CDNs: off, and served from local assets when enabled

@@ -328,3 +328,14 @@ class RateBucket(Base):
     name: Mapped[str] = mapped_column(String(120), primary_key=True)  # e.g. key:<api key id>
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)  # Unix seconds: replicas share wall time
+
+
+class WorkerThroughput(Base):
+    """One image worker's measured seconds per image (a moving average over its runs), written
+    by that worker and read by every replica's admission; `updated_at` says it is still alive."""
+
+    __tablename__ = "worker_throughput"
+
+    owner: Mapped[str] = mapped_column(String(80), primary_key=True)  # the worker's lease owner name
+    seconds_per_image: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # Unix seconds: replicas share wall time

@@ -20,8 +20,9 @@ from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.service.fine_tuning.state import FineTuning
 from gesso.service.http.draining import Drain
 from gesso.service.http.metrics import ServiceMetrics
-from gesso.service.runtime.expected_wait import ExpectedWait
+from gesso.service.runtime.expected_wait import ExpectedWait, SharedExpectedWait
 from gesso.service.runtime.job_runtime import build_image_worker, open_job_runtime
+from gesso.service.runtime.throughput_reporter import ThroughputReporter
 from gesso.settings import Settings
 from gesso.store.blob_store import BlobStore
 from gesso.store.sql_job_queue import SqlJobQueue, images_waiting, queue_depth
@@ -48,7 +49,9 @@ class ServiceState:
     runs_jobs_alone: bool = True
     auth_failures: SourceRateLimiter = field(default_factory=lambda: SourceRateLimiter(60))
     refusals: RefusalAggregator = field(default_factory=RefusalAggregator)
-    expected_wait: ExpectedWait = field(default_factory=ExpectedWait)
+    expected_wait: "SharedExpectedWait | ExpectedWait" = field(default_factory=ExpectedWait)
+    # the embedded worker's figure, written for other replicas (None: no worker, or none to tell)
+    throughput: "ThroughputReporter | None" = None
     drain: Drain = field(default_factory=Drain)
 
     def begin_shutdown(self) -> None:
@@ -73,7 +76,13 @@ def build_state(settings: Settings) -> ServiceState:
     runtime = open_job_runtime(settings)
     sessions = runtime.sessions
     events = JobEvents()
-    expected_wait = ExpectedWait()
+    runs_jobs_alone = settings.embedded_worker and not runtime.shared_database
+    owner = runtime.queue.owner
+    # alone, this process's worker is the only one; otherwise its figure travels through the
+    # database and every live worker's counts (an API-only replica has only those)
+    reporter = ThroughputReporter(sessions, owner) if settings.embedded_worker and not runs_jobs_alone else None
+    local = reporter.measure if reporter is not None else ExpectedWait() if settings.embedded_worker else None
+    expected_wait = SharedExpectedWait(sessions, local=local, owner=owner)
 
     def read_depth() -> dict[str, int]:
         with sessions() as session:
@@ -84,11 +93,10 @@ def build_state(settings: Settings) -> ServiceState:
             return expected_wait.seconds_for(images_waiting(session))
 
     metrics = ServiceMetrics(read_depth, read_expected_wait)
-    runs_jobs_alone = settings.embedded_worker and not runtime.shared_database
     worker: Worker = NoWorker()
     if settings.embedded_worker:
         observer = WorkerObserver(
-            batch=metrics.observe_batch, images=metrics.observe_images, throughput=expected_wait.observe
+            batch=metrics.observe_batch, images=metrics.observe_images, throughput=reporter.observe if reporter is not None else local.observe
         )
         worker = build_image_worker(runtime, events, observer, share_previews=not runs_jobs_alone)
     engine = sessions.kw["bind"]
@@ -109,4 +117,5 @@ def build_state(settings: Settings) -> ServiceState:
         auth_failures=SourceRateLimiter(settings.auth_failures_per_minute),
         refusals=RefusalAggregator(settings.refusal_audit_window_s, settings.refusal_audit_summary_every),
         expected_wait=expected_wait,
+        throughput=reporter,
     )

@@ -18,6 +18,7 @@ from gesso.governance.egress_wiring import guard_process_egress
 from gesso.offline import force_offline
 from gesso.service.http.request_context import configure_json_logging
 from gesso.service.runtime.job_runtime import build_image_worker, check_stores, open_job_runtime
+from gesso.service.runtime.throughput_reporter import ThroughputReporter
 from gesso.settings import WORKER_KINDS, Settings
 from gesso.store.database import database_url, open_database
 
@@ -25,9 +26,11 @@ WATCH_EVERY_S = 0.5
 log = logging.getLogger("gesso.worker")
 
 
-def worker_log_observer() -> WorkerObserver:
-    """Batch sizes as log lines (the per-run line with jobs and images comes from the worker)."""
-    return WorkerObserver(batch=lambda size: log.debug("pipeline call of %d image(s)", size, extra={"images": size}))
+def worker_log_observer(throughput: ThroughputReporter) -> WorkerObserver:
+    """Batch sizes as log lines (the per-run line with jobs and images comes from the worker);
+    each run's speed to `throughput`, for every replica's admission."""
+    return WorkerObserver(batch=lambda size: log.debug("pipeline call of %d image(s)", size, extra={"images": size}),
+                          throughput=throughput.observe)
 
 
 def run_worker_process(settings: Settings, stop: threading.Event | None = None) -> int:
@@ -49,9 +52,11 @@ def run_worker_process(settings: Settings, stop: threading.Event | None = None) 
     if stop is None:
         stop = stop_on_signals()
     runtime = open_job_runtime(settings)
-    images = build_image_worker(runtime, JobEvents(), worker_log_observer()) if kind in ("images", "all") else None
+    throughput = ThroughputReporter(runtime.sessions, runtime.queue.owner)
+    images = build_image_worker(runtime, JobEvents(), worker_log_observer(throughput)) if kind in ("images", "all") else None
     fine_tunes = kind in ("fine-tunes", "all")
     if images is not None:
+        throughput.start()
         images.start()
     if fine_tunes:
         runtime.finetuning.start(only_worker=False)  # other workers may hold running fine-tunes
@@ -65,6 +70,7 @@ def run_worker_process(settings: Settings, stop: threading.Event | None = None) 
         runtime.finetuning.stop()  # pauses a running fine-tune at a checkpoint
     if images is not None:
         images.stop(settings.shutdown_grace_s)  # the rest of the batch is handed back
+        throughput.stop()
     try:
         runtime.governance.audit.checkpoint_all()
     except Exception:  # noqa: BLE001 - the API replicas sign checkpoints too
