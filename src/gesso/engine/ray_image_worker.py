@@ -156,8 +156,9 @@ class RayImageWorker:
                               job.id, sends[job_id] + 1, extra={"request_id": job.request_id})
                     self._let_go([job])  # the lease lapses: the next claim counts an attempt
         seconds = time.perf_counter() - started
-        self.observer.images(images)
-        self.observer.throughput(images, seconds)
+        if images:
+            self.observer.images(images)
+            self.observer.throughput(images, seconds)
         log.info("ran %d job(s), %d image(s) in %.2fs on Ray Serve", len(jobs), images, seconds,
                  extra={"request_id": ",".join(job.request_id for job in jobs), "jobs": [job.id for job in jobs],
                         "images": images, "seconds": round(seconds, 3)})
