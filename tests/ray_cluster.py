@@ -29,7 +29,7 @@ class RayCluster:
         return f"127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        return {"GESSO_RAY_ADDRESS": self.address, "RAY_ADDRESS": self.address}
+        return {"GESSO_RAY_ADDRESS": self.address, "RAY_ADDRESS": self.address, "RAY_AUTH_MODE": "disabled"}
 
     def stop(self) -> None:
         subprocess.run([str(ray_binary()), "stop", "--force"], capture_output=True, check=False, env=_ray_env())
@@ -48,11 +48,14 @@ def ray_binary() -> Path:
 
 def _ray_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1"})
+    # a new local cluster turns token authentication on by default and keeps the token in
+    # ~/.ray, shared by every cluster of this user; the loopback test cluster goes without
+    env.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1", "RAY_AUTH_MODE": "disabled"})
     return env
 
 
 def start_ray_cluster(num_cpus: int = 2) -> RayCluster:
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # this test process's drivers, like the cluster
     root = Path(tempfile.mkdtemp(prefix="rg-", dir="/tmp"))
     port = free_port()
     started = subprocess.run(

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     # cluster (Serve for generation, Train for fine-tunes) at ray_address. The rows stay the truth.
     engine: Literal["embedded", "ray"] = "embedded"
     ray_address: str | None = None  # host:port of the cluster's head (GCS); setting it selects ray
+    # -- generation on Ray Serve (engine/ray_serve_deployment.py; docs/DEPLOY.md) --------------
+    ray_serve_app: str = Field("gesso-generation", min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_-]+$")
+    ray_serve_deploy: bool = True  # false: the app is deployed by the cluster (KubeRay RayService)
+    ray_serve_replica_cpus: float = Field(1.0, gt=0, le=256)  # CPUs reserved by each replica
+    ray_serve_replica_gpus: float = Field(0.0, ge=0, le=8)  # 1: one replica per GPU
+    ray_serve_min_replicas: int = Field(1, ge=0, le=1024)  # 0: scale to zero when idle
+    ray_serve_max_replicas: int = Field(1, ge=1, le=1024)  # with 1 GPU each: the GPUs to use
+    ray_serve_target_ongoing_requests: float = Field(8.0, gt=0, le=1024)  # jobs per replica the autoscaler aims at
+    ray_serve_batch_wait_s: float = Field(0.05, ge=0, le=5)  # how long a replica waits to fill a batch
+    ray_serve_max_adapters: int = Field(4, ge=1, le=64)  # LoRA adapters kept loaded per replica
+    ray_serve_batches_in_flight: int = Field(2, ge=1, le=64)  # claimed batches a worker runs at once
+    ray_serve_job_resends: int = Field(2, ge=0, le=10)  # a job whose replica died is sent again this often
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
@@ -96,6 +108,12 @@ class Settings(BaseSettings):
     # -- replicas and separate workers ---------------------------------------------------------
     job_poll_s: float = Field(0.25, gt=0)  # how often a request reads a job that another process runs
     preview_every_s: float = Field(0.5, ge=0)  # least time between two stored previews of one job
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> "Settings":
+        if self.ray_serve_min_replicas > self.ray_serve_max_replicas:
+            raise ValueError("GESSO_RAY_SERVE_MIN_REPLICAS must not exceed GESSO_RAY_SERVE_MAX_REPLICAS")
+        return self
 
     @property
     def uses_ray(self) -> bool:

@@ -16,13 +16,16 @@ from gesso.settings import Settings
 
 
 def allowed_endpoints(settings: Settings) -> list[str]:
-    """The configured endpoints, the database server's host:port, and the listen address."""
+    """The configured endpoints, the database server's host:port, the listen address and the
+    Ray cluster's head."""
     endpoints = list(settings.egress_allowed_endpoints)
     if settings.database_url and not settings.database_url.startswith("sqlite"):
         url = make_url(settings.database_url)
         if url.host:
             endpoints.append(f"{url.host}:{url.port}" if url.port else url.host)
     endpoints.append(f"{settings.host}:{settings.port}")
+    if settings.ray_address:  # the cluster's head: a Ray-engine worker talks to it
+        endpoints.append(settings.ray_address.removeprefix("ray://").split("/")[0])
     return endpoints
 
 

@@ -39,10 +39,20 @@ def first_start(settings: Settings, check: bool = True) -> str | None:
         sessions.kw["bind"].dispose()
 
 
+def check_engine(settings: Settings) -> None:
+    """With `engine: ray` and a worker in this process: join the cluster and start the generation
+    application now, so a bad cluster setting is one line (RayUnavailable) before serving."""
+    if settings.uses_ray and settings.embedded_worker:
+        from gesso.service.runtime.ray_generation import prepare_ray_engine
+
+        prepare_ray_engine(settings)
+
+
 def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     """Blocks until the server stops. `announce` receives the lines meant for the operator."""
     force_offline()
     check_stores(settings)  # before the log is set up: a refusal is one line, not the client's chatter
+    check_engine(settings)
     configure_json_logging()
     secret = first_start(settings, check=False)
     if secret is not None:

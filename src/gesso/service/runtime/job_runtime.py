@@ -14,7 +14,7 @@ from gesso.engine.model_registry import shipped_models
 from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.engine.progress_events import JobEvents
 from gesso.engine.thread_budget import process_thread_budget
-from gesso.engine.worker import EmbeddedWorker, WorkerObserver
+from gesso.engine.worker import EmbeddedWorker, Worker, WorkerObserver
 from gesso.governance.deployment import Governance, open_governance
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.service.fine_tuning.state import FineTuning, open_finetuning
@@ -69,11 +69,16 @@ def open_job_runtime(settings: Settings) -> JobRuntime:
 
 def build_image_worker(
     runtime: JobRuntime, events: JobEvents, observer: WorkerObserver | None = None, share_previews: bool = True
-) -> EmbeddedWorker:
+) -> Worker:
     """The image worker (built, not started): it completes jobs through governance's stamping;
     with `share_previews` (requests in other processes may wait on its jobs) it stores their
-    previews in the database as well as handing them to `events`."""
+    previews in the database as well as handing them to `events`. With `engine: ray` the
+    pipeline calls run on Ray Serve (`ray_generation.py`; no previews there)."""
     settings = runtime.settings
+    if settings.uses_ray:
+        from gesso.service.runtime.ray_generation import build_ray_image_worker
+
+        return build_ray_image_worker(runtime, events, observer)
     previews = SqlPreviewChannel(runtime.sessions, runtime.blobs, settings.preview_every_s) if share_previews else None
     return EmbeddedWorker(
         runtime.governance.stamping(runtime.queue),

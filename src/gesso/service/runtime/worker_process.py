@@ -42,6 +42,10 @@ def run_worker_process(settings: Settings, stop: threading.Event | None = None) 
         raise ValueError(f"unknown worker kind {kind!r}; one of {', '.join(WORKER_KINDS)}")
     force_offline()
     check_stores(settings)  # before the log is set up: a refusal is one line, not the client's chatter
+    if settings.uses_ray and kind in ("images", "all"):  # RayUnavailable: one line, before the log
+        from gesso.service.runtime.ray_generation import prepare_ray_engine
+
+        prepare_ray_engine(settings)
     configure_json_logging()
     url = database_url(settings.data_dir, settings.database_url)
     guard_process_egress(settings, open_audit_log(settings, open_database(url)))
