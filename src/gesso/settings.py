@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # cluster (Serve for generation, Train for fine-tunes) at ray_address. The rows stay the truth.
     engine: Literal["embedded", "ray"] = "embedded"
     ray_address: str | None = None  # host:port of the cluster's head (GCS); setting it selects ray
+    # a fine-tune on Ray Train: this many DDP ranks, each with these CPUs and GPUs (NCCL on GPUs,
+    # gloo on CPUs); Ray Train's sealed checkpoint copies go under the storage path (a folder every
+    # node sees, or s3://bucket/prefix; default <data_dir>/ray-train)
+    ray_train_workers: int = Field(1, ge=1, le=256)
+    ray_train_cpus_per_worker: float = Field(1.0, gt=0, le=1024)
+    ray_train_gpus_per_worker: float = Field(0.0, ge=0, le=16)
+    ray_train_storage_path: str | None = None
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
