@@ -5,10 +5,20 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from benchmarks import bench_finetune, bench_flops, bench_generation, bench_server, bench_training
+from benchmarks import (
+    bench_finetune,
+    bench_flops,
+    bench_generation,
+    bench_ray_finetune,
+    bench_server,
+    bench_training,
+)
 from benchmarks.timing import machine
 
-BENCHES = [bench_generation.run, bench_flops.run, bench_training.run, bench_server.run, bench_finetune.run]
+BENCHES = [
+    bench_generation.run, bench_flops.run, bench_training.run, bench_server.run, bench_finetune.run,
+    bench_ray_finetune.run,
+]
 
 
 def main() -> None:
