@@ -9,6 +9,7 @@ from benchmarks import (
     bench_finetune,
     bench_flops,
     bench_generation,
+    bench_ray_finetune,
     bench_ray_serve,
     bench_replicas,
     bench_server,
@@ -16,8 +17,10 @@ from benchmarks import (
 )
 from benchmarks.timing import machine
 
-BENCHES = [bench_generation.run, bench_flops.run, bench_training.run, bench_server.run, bench_replicas.run,
-           bench_finetune.run, bench_ray_serve.run]
+BENCHES = [
+    bench_generation.run, bench_flops.run, bench_training.run, bench_server.run, bench_replicas.run,
+    bench_finetune.run, bench_ray_serve.run, bench_ray_finetune.run,
+]
 
 
 def main() -> None:

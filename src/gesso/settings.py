@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     ray_serve_max_adapters: int = Field(4, ge=1, le=64)  # LoRA adapters kept loaded per replica
     ray_serve_batches_in_flight: int = Field(2, ge=1, le=64)  # claimed batches a worker runs at once
     ray_serve_job_resends: int = Field(2, ge=0, le=10)  # a job whose replica died is sent again this often
+    # a fine-tune on Ray Train: this many DDP ranks, each with these CPUs and GPUs (NCCL on GPUs,
+    # gloo on CPUs); Ray Train's sealed checkpoint copies go under the storage path (a folder every
+    # node sees, or s3://bucket/prefix; default <data_dir>/ray-train)
+    ray_train_workers: int = Field(1, ge=1, le=256)
+    ray_train_cpus_per_worker: float = Field(1.0, gt=0, le=1024)
+    ray_train_gpus_per_worker: float = Field(0.0, ge=0, le=16)
+    ray_train_storage_path: str | None = None
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run

@@ -120,16 +120,45 @@ def train_base_cmd(
     max_steps: MaxSteps = None,
     out_dir: OutDir = None,
     init_from: Annotated[Optional[str], typer.Option(help="Override init_from (a pipeline folder).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, max=256, help="DDP ranks on the Ray cluster at GESSO_RAY_ADDRESS (Ray Train); default: this process.",
+    )] = None,
 ) -> None:
-    """Train (or resume) the base denoiser from a committed config; prints the pipeline folder."""
+    """Train (or resume) the base denoiser from a committed config; prints the pipeline folder.
+    With --workers, on Ray Train (each rank GESSO_RAY_TRAIN_CPUS_PER_WORKER / _GPUS_PER_WORKER;
+    out_dir, data and autoencoder on a path every node sees)."""
     from gesso.train.base_loop import WarmStartError, train_base
     from gesso.train.run_config import BaseRunConfig
 
     cfg = load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir, "init_from": init_from})
     try:
-        typer.echo(str(train_base(cfg)))
+        typer.echo(str(train_base(cfg) if workers is None else _train_base_on_ray(cfg, workers)))
     except WarmStartError as exc:
         fail(str(exc))
+
+
+def _train_base_on_ray(cfg: Any, workers: int) -> Path:
+    import dataclasses
+
+    from gesso.engine.ray_base_training import train_base_on_ray
+    from gesso.governance.ray_runtime import RayUnavailable, connect, require_resources
+    from gesso.service.fine_tuning.ray_training import ray_train_options
+    from gesso.settings import get_settings
+
+    settings = get_settings()
+    options = dataclasses.replace(ray_train_options(settings), workers=workers)
+    folders = [k for k in ("data_dir", "autoencoder_dir", "out_dir", "init_from") if getattr(cfg, k)]
+    absolute = {k: str(Path(getattr(cfg, k)).resolve()) for k in folders}  # the ranks' working folder differs
+    try:
+        connect(settings)
+        require_resources(cpus=workers * options.cpus_per_worker, gpus=workers * options.gpus_per_worker)
+    except RayUnavailable as exc:
+        fail(str(exc))
+    try:
+        return train_base_on_ray(dataclasses.replace(cfg, **absolute), options)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 _stage_command("recogniser", "configs/recogniser.yaml",

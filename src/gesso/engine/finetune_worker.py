@@ -1,4 +1,5 @@
-"""The fine-tune worker: a thread that runs one LoRA fine-tune at a time from a durable queue.
+"""The fine-tune worker: a thread that runs one LoRA fine-tune at a time from a durable queue, in
+this process or, given `training` (Ray Train: `ray_finetune_training.py`), on a cluster.
 
 It knows jobs only by id and run config; which job comes next (fairly across tenants), where the
 data lives and how events are stored belong to the queue that implements `FineTuneQueue`
@@ -34,6 +35,8 @@ from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.train.lora_loop import (
     CANCEL,
     PAUSE,
+    Control,
+    EventSink,
     FinetuneResult,
     TrainingEvent,
     cache_caption_features,
@@ -46,6 +49,8 @@ log = logging.getLogger("gesso.finetune")
 
 
 Trainer = Callable[..., FinetuneResult]
+# trains a claimed job elsewhere (Ray Train): events to the sink, asked the control between steps
+JobTraining = Callable[[ClaimedFineTune, EventSink, Control], FinetuneResult]
 
 
 class FineTuneWorker:
@@ -59,8 +64,10 @@ class FineTuneWorker:
         train: Trainer = train_lora,
         threads: ThreadBudget | None = None,
         heartbeat_s: float = 20.0,
+        training: JobTraining | None = None,
     ):
         self.queue = queue
+        self.training = training  # None: train in this process
         self.heartbeat_s = heartbeat_s
         self.threads = threads or process_thread_budget()
         self.control_every_s = control_every_s
@@ -138,7 +145,10 @@ class FineTuneWorker:
     def _train(self, job: ClaimedFineTune, lost: threading.Event) -> FinetuneResult:
         """`train_lora` on a private copy of the base pipeline. The copy is loaded, and the LoRA
         layers added (up to the loop's first event), under `MODEL_BUILD_LOCK`; the slow feature
-        caching runs outside it, so serving is held up for as short a time as possible."""
+        caching runs outside it, so serving is held up for as short a time as possible. With
+        `training` set (Ray Train), nothing is loaded here."""
+        if self.training is not None:
+            return self.training(job, lambda event: self.queue.record(job.id, event), self._control(job.id, lost))
         with MODEL_BUILD_LOCK:
             pipe = load_private_copy(job.config)
         precompute_features(pipe, job.config)

@@ -21,6 +21,19 @@ class ClaimedFineTune:
 
     id: str
     config: FinetuneRunConfig
+    tenant_id: str = ""
+
+
+class FileSealing(Protocol):
+    """Seals a job's files under its tenant's key, and opens them, in any process of the cluster
+    (picklable: it carries settings, never key material). `name` binds the file into the
+    ciphertext, so a sealed file renamed or moved to another job does not open."""
+
+    def seal(self, name: str, data: bytes) -> bytes: ...
+
+    def open(self, name: str, sealed: bytes) -> bytes:
+        """The plaintext; raises ValueError for a file altered, renamed or of another job."""
+        ...
 
 
 class FineTuneQueue(Protocol):

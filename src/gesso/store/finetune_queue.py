@@ -164,7 +164,7 @@ class SqlFineTuneQueue:
             "out_dir": str(work),
             "base_model_dir": str(self.models_dir / job.model),
         })
-        return ClaimedFineTune(job.id, config)
+        return ClaimedFineTune(job.id, config, job.tenant_id)
 
     def fetch_data(self, job_id: str) -> bool:
         """Unpack the claimed job's data on this machine (a no-op if done before) and make its

@@ -2,18 +2,23 @@
 
 Per step: pick rows and one caption variant each, drop captions with probability
 `caption_dropout` (for classifier-free guidance), draw logit-normal times, regress the velocity.
+Run as several processes of one torch process group (Ray Train: `engine/ray_base_training.py`),
+each rank draws its share of the batch from its own generator and DDP averages the gradients;
+rank 0 writes the cache first, the checkpoints (with every rank's generator) and the pipeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers.training_utils import EMAModel
@@ -115,8 +120,12 @@ def warm_start(transformer: torch.nn.Module, pipeline_dir: Path) -> list[str]:
 
 
 def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
-    """Train (or resume) the base denoiser; return the folder of the final pipeline (EMA weights)."""
+    """Train (or resume) the base denoiser; return the folder of the final pipeline (EMA weights).
+    In a process group of several ranks, each takes its share of `batch_size`."""
     accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    progress = progress and rank == 0
+    batch_size = max(1, math.ceil(config.batch_size / world))
     torch.manual_seed(config.seed)
     out_dir = Path(config.out_dir)
     data_dir = Path(config.data_dir)
@@ -132,19 +141,25 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
         warm_start(transformer, Path(config.init_from))
     pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     image_size = pipe.native_size
-    features = build_feature_cache(pipe, data_dir, rows, out_dir / "cache", image_size)
+    for turn in range(2 if world > 1 else 1):  # rank 0 writes the cache; then the others read it
+        if (turn == 0) == (rank == 0):
+            features = build_feature_cache(pipe, data_dir, rows, out_dir / "cache", image_size)
+        if world > 1:
+            dist.barrier()
     row_weights = concept_weights(rows) if config.balance_concepts else None
 
     ema = EMAModel(transformer.parameters(), decay=config.ema_decay)
     ema_holder = build_denoiser(denoiser_config(config))
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed + rank)
     step = 0
     if ckpt is not None:
         step, state = load_checkpoint(ckpt, {"transformer": transformer, "ema": ema_holder}, optimizer)
         ema.shadow_params = [p.detach().clone() for p in ema_holder.parameters()]
         ema.optimization_step = step
-        generator.set_state(state["generator"])
+        generators = state.get("generators") or [state["generator"]]
+        if rank < len(generators):  # a rank added since keeps its fresh seed
+            generator.set_state(generators[rank])
     transformer.train()
     model, optimizer = accelerator.prepare(transformer, optimizer)
     # The compiled wrapper shares `model`'s parameters; checkpoints keep reading `model` itself.
@@ -155,9 +170,7 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     while step < config.max_steps:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step)
-        latents, states, mask = make_batch(
-            features, config.batch_size, config.caption_dropout, generator, row_weights
-        )
+        latents, states, mask = make_batch(features, batch_size, config.caption_dropout, generator, row_weights)
         device = accelerator.device
         with accelerator.autocast():
             loss = flow_matching_loss(forward, latents.to(device), states.to(device), mask.to(device), generator)
@@ -167,28 +180,45 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
         optimizer.zero_grad(set_to_none=True)
         ema.step(accelerator.unwrap_model(model).parameters())
         step += 1
-        seen += config.batch_size
+        seen += batch_size * world
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
         if step % config.checkpoint_every == 0 or step == config.max_steps:
             ema.copy_to(ema_holder.parameters())
-            ckpt = save_checkpoint(
-                out_dir / "checkpoints",
-                step,
-                {"transformer": accelerator.unwrap_model(model), "ema": ema_holder},
-                optimizer,
-                {"generator": generator.get_state()},
-                {"config": asdict(config), "loss": loss.item()},
-            )
-            if config.sample_prompts:
-                _sample_grid(pipe, ema_holder, config.sample_prompts, ckpt / "samples.png")
+            generators = _every_rank(generator.get_state(), world, accelerator.device)
+            if rank == 0:
+                ckpt = save_checkpoint(
+                    out_dir / "checkpoints",
+                    step,
+                    {"transformer": accelerator.unwrap_model(model), "ema": ema_holder},
+                    optimizer,
+                    {"generator": generator.get_state(), **({"generators": generators} if world > 1 else {})},
+                    {"config": asdict(config), "loss": loss.item()},
+                )
+                if config.sample_prompts:
+                    _sample_grid(pipe, ema_holder, config.sample_prompts, ckpt / "samples.png")
     bar.close()
     ema.copy_to(ema_holder.parameters())
     final = out_dir / "final"
+    if rank != 0:
+        dist.barrier()  # rank 0 writes the pipeline
+        return final
     shipped = GessoPipeline(ema_holder.eval(), vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     shipped.save_pretrained(final)
     (final / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    if world > 1:
+        dist.barrier()
     return final
+
+
+def _every_rank(state: torch.Tensor, world: int, device: torch.device) -> list[torch.Tensor]:
+    """Each rank's generator state, in rank order (just this one's outside a process group); on
+    the ranks' device for the gather (NCCL moves only GPU tensors), back on the CPU after."""
+    if world == 1:
+        return [state]
+    gathered = [torch.empty_like(state, device=device) for _ in range(world)]
+    dist.all_gather(gathered, state.to(device))
+    return [item.cpu() for item in gathered]
 
 
 def _learning_rate(config: BaseRunConfig, step: int) -> float:

@@ -10,7 +10,6 @@ callback is asked before each step whether to cancel or pause.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from gesso.data.dataset_format import DatasetRow, read_rows
@@ -33,11 +31,10 @@ from gesso.model.adapters import (
     save_adapter,
 )
 from gesso.model.pipeline_gesso import GessoPipeline
-from gesso.model.text_encoder import encode_text
-from gesso.train.base_loop import flow_matching_loss, make_batch
 from gesso.train.finetune_bounds import check_hyperparameter
 from gesso.train.checkpoints import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from gesso.train.image_tensors import load_images, to_model_range
+from gesso.train.lora_features import cache_caption_features, validation_loss
+from gesso.train.lora_step import SINGLE, RankPlan, lora_step, rank_batch_size, shard_features, step_seed
 from gesso.train.run_config import FinetuneRunConfig
 from gesso.train.sample_grid import save_grid
 
@@ -114,14 +111,16 @@ def train_lora(
     control: Control | None = None,
     progress: bool = True,
     pipe: GessoPipeline | None = None,
+    ranks: RankPlan = SINGLE,
 ) -> FinetuneResult:
     """Train (or resume, from the latest checkpoint in `out_dir`) a LoRA adapter.
 
     `pipe`: an already loaded copy of the base pipeline to train on (not one that serves
     requests meanwhile); the adapter is removed from it again at the end. By default the base is
-    loaded from `base_model_dir`. Returns the outcome; the final adapter is written to
-    `out_dir/adapter`. Raises ValueError for bad settings, missing captions without a trigger, or
-    an `out_dir` that holds another run.
+    loaded from `base_model_dir`. `ranks`: this process's part in a data-parallel run (default:
+    the only one); only rank 0 writes checkpoints and the adapter and emits events. Returns the
+    outcome; the final adapter is written to `out_dir/adapter`. Raises ValueError for bad
+    settings, missing captions without a trigger, or an `out_dir` that holds another run.
     """
     check_finetune_config(config)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -169,7 +168,8 @@ def train_lora(
         prompts=config.validation_prompts or captions[:4],
         total=total_steps(config, len(rows)),
         meta={"config": asdict(config), "features_key": features_key},
-        emit=on_event or (lambda event: None),
+        emit=(on_event if ranks.leads else None) or (lambda event: None),
+        ranks=ranks,
     )
     try:
         return _loop(run, control, progress)
@@ -194,6 +194,7 @@ class _Run:
     total: int
     meta: dict
     emit: EventSink
+    ranks: RankPlan = SINGLE
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -205,7 +206,7 @@ class _Run:
 
 
 def _loop(run: _Run, control: Control | None, progress: bool) -> FinetuneResult:
-    config, transformer, total = run.config, run.pipe.transformer, run.total
+    config, transformer, total, ranks = run.config, run.pipe.transformer, run.total, run.ranks
     step = 0
     if (ckpt := latest_checkpoint(run.checkpoints_dir)) is not None:
         _check_same_run(ckpt, config, run.meta["features_key"])
@@ -215,6 +216,8 @@ def _loop(run: _Run, control: Control | None, progress: bool) -> FinetuneResult:
     run.emit(TrainingEvent("started", step, total, f"{verb} fine-tuning at step {step} of {total}"))
     saved_at = step if ckpt is not None else -1
     device = next(transformer.parameters()).device
+    model, features = ranks.wrap(transformer), shard_features(run.features, ranks.rank, ranks.world)
+    batch_size = rank_batch_size(config.batch_size, ranks.world)
     # plain torch autocast, not accelerate: its process-wide state refuses a second precision,
     # and a server runs many fine-tunes in one process
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.mixed_precision == "bf16")
@@ -222,7 +225,7 @@ def _loop(run: _Run, control: Control | None, progress: bool) -> FinetuneResult:
     transformer.train()
     with tqdm(total=total, initial=step, desc="finetune", disable=not progress) as bar:
         while step < total:
-            action = control() if control else None
+            action = ranks.agree(control() if control else None)
             if action == CANCEL:
                 run.emit(TrainingEvent("cancelled", step, total, f"Fine-tuning cancelled at step {step}"))
                 return FinetuneResult("cancelled", step, total, None, list_checkpoints(run.checkpoints_dir))
@@ -231,19 +234,12 @@ def _loop(run: _Run, control: Control | None, progress: bool) -> FinetuneResult:
                     _checkpoint(run, step, None)
                 run.emit(TrainingEvent("paused", step, total, f"Fine-tuning paused at step {step}"))
                 return FinetuneResult("paused", step, total, None, list_checkpoints(run.checkpoints_dir))
-            latents, states, mask = make_batch(
-                run.features, config.batch_size, config.caption_dropout, run.generator
-            )
-            with autocast:
-                loss = flow_matching_loss(
-                    transformer, latents.to(device), states.to(device), mask.to(device), run.generator
-                )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(run.params, 1.0)
-            run.optimizer.step()
-            run.optimizer.zero_grad(set_to_none=True)
+            if ranks.distributed:
+                run.generator.manual_seed(step_seed(config.seed, ranks.rank, step))
+            loss = lora_step(model, run.params, run.optimizer, features, batch_size, config.caption_dropout,
+                             run.generator, autocast)
             step += 1
-            window.append(loss.item())
+            window.append(loss)
             bar.update(1)
             bar.set_postfix(loss=f"{window[-1]:.4f}")
             if step % config.log_every == 0 or step == total:
@@ -252,77 +248,22 @@ def _loop(run: _Run, control: Control | None, progress: bool) -> FinetuneResult:
                 run.emit(TrainingEvent("metrics", step, total, message, loss=mean))
                 window.clear()
             if step % config.checkpoint_every == 0 or step == total:
-                _checkpoint(run, step, loss.item())
+                _checkpoint(run, step, loss)
                 saved_at = step
+    if not ranks.leads:
+        return FinetuneResult("succeeded", step, total, None, [])
     final = save_adapter(Path(config.out_dir) / "adapter", transformer, ADAPTER_NAME, run.spec)
     (final / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
     run.emit(TrainingEvent("succeeded", step, total, "The job has successfully completed", adapter=final))
     return FinetuneResult("succeeded", step, total, final, list_checkpoints(run.checkpoints_dir))
 
 
-@torch.no_grad()
-def cache_caption_features(
-    pipe: GessoPipeline, data_dir: Path, rows: list[DatasetRow], captions: list[str], cache_dir: Path
-) -> tuple[dict[str, torch.Tensor], str]:
-    """Latents and one caption's token states per image, in `make_batch`'s layout (one variant).
-
-    Returns ({latents (N, C, h, w), states (N, 1, L, D) fp16, masks (N, 1, L) uint8, empty_*}, key);
-    read from `cache_dir/features-<key>.safetensors` when the same images, captions and model
-    were cached before.
-    """
-    digest = hashlib.sha256(denoiser_fingerprint(pipe.transformer).encode())
-    digest.update(json.dumps(dict(pipe.vae.config), sort_keys=True, default=str).encode())
-    for row, caption in zip(rows, captions):
-        digest.update(json.dumps([row.file_name, caption]).encode())
-        digest.update(hashlib.sha256((data_dir / row.file_name).read_bytes()).digest())
-    key = digest.hexdigest()[:16]
-    path = cache_dir / f"features-{key}.safetensors"
-    if path.is_file():
-        return load_file(path), key
-    images = load_images(data_dir, rows, pipe.native_size)  # (N, 3, H, W) uint8
-    latents = torch.cat(
-        [pipe.encode_image(to_model_range(images[i : i + 32])).cpu() for i in range(0, len(images), 32)]
-    )
-    states, masks = [], []
-    for i in range(0, len(captions), 64):
-        s, m = encode_text(captions[i : i + 64], pipe.text_encoder, pipe.tokenizer)
-        states.append(s.half().cpu())
-        masks.append(m.to(torch.uint8).cpu())
-    empty_states, empty_mask = encode_text([""], pipe.text_encoder, pipe.tokenizer)
-    features = {
-        "latents": latents.contiguous(),
-        "states": torch.cat(states).unsqueeze(1).contiguous(),  # (N, 1, L, D)
-        "masks": torch.cat(masks).unsqueeze(1).contiguous(),  # (N, 1, L)
-        "empty_states": empty_states.half().cpu().contiguous(),
-        "empty_mask": empty_mask.to(torch.uint8).cpu().contiguous(),
-    }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(features, tmp)
-    tmp.rename(path)
-    return features, key
-
-
-@torch.no_grad()
-def validation_loss(
-    transformer: torch.nn.Module, features: dict[str, torch.Tensor], seed: int, batch_size: int = 16
-) -> float:
-    """Mean flow-matching loss over a held-out set at fixed times and noise (its own generator,
-    so measuring never moves the training RNG)."""
-    generator = torch.Generator().manual_seed(seed)
-    device = next(transformer.parameters()).device
-    n, total = features["latents"].shape[0], 0.0
-    for i in range(0, n, batch_size):
-        part = slice(i, min(n, i + batch_size))
-        latents = features["latents"][part].to(device)
-        states = features["states"][part, 0].float().to(device)
-        mask = features["masks"][part, 0].long().to(device)
-        total += flow_matching_loss(transformer, latents, states, mask, generator).item() * latents.shape[0]
-    return total / n
-
-
 def _checkpoint(run: _Run, step: int, loss: float | None) -> None:
-    """Save, render the validation prompts, measure the held-out loss, tell the caller."""
+    """Save, render the validation prompts, measure the held-out loss, tell the caller (rank 0;
+    the other ranks only hear of it)."""
+    if not run.ranks.leads:
+        run.ranks.checkpointed(step, None)
+        return
     config = run.config
     ckpt = save_checkpoint(
         run.checkpoints_dir, step, {"adapter": run.weights}, run.optimizer,
@@ -345,6 +286,7 @@ def _checkpoint(run: _Run, step: int, loss: float | None) -> None:
     run.emit(TrainingEvent(
         "checkpoint", step, run.total, message, loss=loss, valid_loss=valid, checkpoint=ckpt, samples=samples
     ))
+    run.ranks.checkpointed(step, ckpt)
 
 
 def _captions(rows: list[DatasetRow], trigger: str) -> list[str]:

@@ -80,5 +80,10 @@ def open_finetuning(
     adapters = AdapterCache(settings.adapter_cache_size)
     fetched = (settings.data_dir / "adapters").resolve()
     pipelines = ModelPipelines(base_pipelines, lambda name: adapter_location(sessions, blobs, name, fetched), adapters)
-    worker = FineTuneWorker(queue, heartbeat_s=max(0.5, settings.job_lease_s / 3))
+    training = None
+    if settings.uses_ray:  # the same worker and queue; the training runs on Ray Train
+        from gesso.service.fine_tuning.ray_training import ray_finetune_training
+
+        training = ray_finetune_training(settings)
+    worker = FineTuneWorker(queue, heartbeat_s=max(0.5, settings.job_lease_s / 3), training=training)
     return FineTuning(queue=queue, worker=worker, adapters=adapters, pipelines=pipelines, sessions=sessions)
