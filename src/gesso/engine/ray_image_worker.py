@@ -16,12 +16,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from gesso.engine.held_jobs import HeldJobs, ShutdownClock, deliver, fail_quietly, release_quietly
 from gesso.engine.progress_events import JobEvents, JobFinished
 from gesso.engine.ray_job_dispatch import Done, Failed, JobDispatch, Lost
 from gesso.engine.worker import WorkerObserver
 from gesso.engine.worker_thread import WorkerThread
 from gesso.jobs.image_jobs import ClaimedJob, FinishedJob, JobQueue
-from gesso.jobs.queue_errors import QueueUnavailable
 
 log = logging.getLogger("gesso.worker")
 POLL_RESULT_S = 0.5
@@ -53,11 +53,8 @@ class RayImageWorker:
         self._loop = WorkerThread("gesso-ray-worker", poll_seconds)
         self._pool = ThreadPoolExecutor(self.batches_in_flight, thread_name_prefix="gesso-ray-batch")
         self._slots = threading.Semaphore(self.batches_in_flight)
-        self._draining = threading.Event()
-        self._abort_at: float | None = None
-        self._running: set[str] = set()
-        self._running_lock = threading.Lock()
-        self._heartbeat: threading.Thread | None = None
+        self._shutdown = ShutdownClock()
+        self._held = HeldJobs(queue, heartbeat_s, self._loop.stopping, "gesso-ray-worker-leases")
         self.resent = 0  # requests sent again after their replica died (for metrics and tests)
 
     @property
@@ -70,32 +67,27 @@ class RayImageWorker:
 
     @property
     def running_jobs(self) -> frozenset[str]:
-        with self._running_lock:
-            return frozenset(self._running)
+        return self._held.ids
 
     def start(self) -> None:
         self._loop.start(self._run)
-        self._heartbeat = threading.Thread(target=self._renew_leases, name="gesso-ray-worker-leases", daemon=True)
-        self._heartbeat.start()
+        self._held.start()
 
     def wake(self) -> None:
         self._loop.wake()
 
     def drain(self, grace_s: float) -> None:
-        if not self._draining.is_set():
-            self._abort_at = time.monotonic() + max(0.0, grace_s)
-            self._draining.set()
+        self._shutdown.drain(grace_s)
         self._loop.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         self.drain(timeout)
         self._loop.stop(timeout + 5.0)
         self._pool.shutdown(wait=True, cancel_futures=False)
-        if self._heartbeat is not None:
-            self._heartbeat.join(1.0)
+        self._held.join(1.0)
 
     def _run(self) -> None:
-        while not self._loop.stopping.is_set() and not self._draining.is_set():
+        while not self._loop.stopping.is_set() and not self._shutdown.draining.is_set():
             if not self._slots.acquire(timeout=self._loop.poll_seconds):
                 continue
             try:
@@ -107,7 +99,7 @@ class RayImageWorker:
                 self._slots.release()
                 self._loop.idle()
                 continue
-            self._hold(jobs)
+            self._held.hold(jobs)
             self._pool.submit(self._run_claimed, jobs)
 
     def _run_claimed(self, jobs: list[ClaimedJob]) -> None:
@@ -116,7 +108,7 @@ class RayImageWorker:
         except Exception:  # never let one batch end the worker
             log.exception("running jobs %s failed", [job.id for job in jobs])
         finally:
-            self._let_go(jobs)
+            self._held.let_go(jobs)
             self._slots.release()
 
     def run_jobs(self, jobs: list[ClaimedJob]) -> None:
@@ -131,10 +123,10 @@ class RayImageWorker:
         while pending:
             for job_id in list(pending):
                 job, response = pending[job_id]
-                if self._should_abort():
+                if self._shutdown.should_abort():
                     response.cancel()
                     del pending[job_id]
-                    self._release_quietly([job])
+                    release_quietly(self.queue, [job])
                     continue
                 outcome = self.dispatch.outcome(response, POLL_RESULT_S / max(1, len(pending)))
                 if outcome is None:
@@ -142,10 +134,10 @@ class RayImageWorker:
                 del pending[job_id]
                 if isinstance(outcome, Done):
                     images += len(outcome.images)
-                    self._complete(FinishedJob(job, outcome.images))
+                    deliver(self.queue, self.events, FinishedJob(job, outcome.images))
                 elif isinstance(outcome, Failed):
                     self._fail(job, outcome.message)
-                elif isinstance(outcome, Lost) and sends[job_id] < self.resends and not self._draining.is_set():
+                elif isinstance(outcome, Lost) and sends[job_id] < self.resends and not self._shutdown.draining.is_set():
                     sends[job_id] += 1
                     self.resent += 1
                     log.warning("the replica running job %s was lost (%s); sending it again", job.id,
@@ -154,7 +146,7 @@ class RayImageWorker:
                 else:
                     log.error("job %s was lost %d time(s); its lease lapses and it is claimed again",
                               job.id, sends[job_id] + 1, extra={"request_id": job.request_id})
-                    self._let_go([job])  # the lease lapses: the next claim counts an attempt
+                    self._held.let_go([job])  # the lease lapses: the next claim counts an attempt
         seconds = time.perf_counter() - started
         if images:
             self.observer.images(images)
@@ -172,60 +164,7 @@ class RayImageWorker:
             log.exception("could not send job %s", job.id, extra={"request_id": job.request_id})
             self._fail(job, f"generation failed: {error.__class__.__name__}")
 
-    def _complete(self, finished: FinishedJob) -> None:
-        job = finished.job
-        try:
-            stored = self.queue.complete(finished)
-        except QueueUnavailable:
-            log.exception("storing the images of job %s failed; it runs again", job.id,
-                          extra={"request_id": job.request_id})
-            self._release_quietly([job])
-            return  # no event: a waiting client keeps waiting for the re-run
-        except Exception as exc:
-            log.exception("storing the images of job %s failed", job.id, extra={"request_id": job.request_id})
-            self._fail(job, f"storing images failed: {exc.__class__.__name__}")
-            return
-        self.events.publish(JobFinished(job.id, succeeded=stored))
-
     def _fail(self, job: ClaimedJob, message: str) -> None:
         log.error("job %s failed: %s", job.id, message, extra={"request_id": job.request_id})
-        try:
-            self.queue.fail(job.id, "generation_failed", message)
-        except Exception:
-            log.exception("could not mark job %s failed", job.id, extra={"request_id": job.request_id})
+        fail_quietly(self.queue, job, message)
         self.events.publish(JobFinished(job.id, succeeded=False))
-
-    def _release_quietly(self, jobs: list[ClaimedJob]) -> None:
-        try:
-            self.queue.release([job.id for job in jobs])
-        except Exception:
-            log.exception("could not hand jobs %s back; they run again when their lease lapses",
-                          [job.id for job in jobs])
-
-    def _should_abort(self) -> bool:
-        return self._abort_at is not None and time.monotonic() >= self._abort_at
-
-    def _hold(self, jobs: list[ClaimedJob]) -> None:
-        with self._running_lock:
-            self._running.update(job.id for job in jobs)
-
-    def _let_go(self, jobs: list[ClaimedJob]) -> None:
-        with self._running_lock:
-            self._running.difference_update(job.id for job in jobs)
-
-    def _renew_leases(self) -> None:
-        while True:
-            time.sleep(self.heartbeat_s)
-            running = sorted(self.running_jobs)
-            if self._loop.stopping.is_set() and not running:
-                return
-            if not running:
-                continue
-            try:
-                held = self.queue.renew(running)
-            except Exception:  # a failed renewal is retried at the next beat
-                log.warning("could not renew the leases of %s", running, exc_info=True)
-                continue
-            lost = set(running) - set(held)
-            if lost:
-                log.warning("lost the lease of %s (finished or taken elsewhere)", sorted(lost))

@@ -11,6 +11,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from gesso.engine.held_jobs import HeldJobs, ShutdownClock, deliver, fail_quietly, release_quietly
 from gesso.engine.image_encoding import encode_image
 from gesso.engine.job_execution import BatchAborted, execute_jobs
 from gesso.engine.progress_events import JobEvents, JobFinished, PartialImage
@@ -18,7 +19,6 @@ from gesso.engine.thread_budget import ThreadBudget, process_thread_budget
 from gesso.engine.worker_thread import WorkerThread
 from gesso.jobs.image_jobs import ClaimedJob, FinishedJob, JobQueue
 from gesso.jobs.job_previews import PreviewChannel
-from gesso.jobs.queue_errors import QueueUnavailable
 from gesso.model.pipeline_gesso import GessoPipeline
 
 log = logging.getLogger("gesso.worker")
@@ -94,11 +94,9 @@ class EmbeddedWorker:
         self.observer = observer or WorkerObserver()
         self.heartbeat_s = heartbeat_s
         self._loop = WorkerThread("gesso-worker", poll_seconds)
-        self._draining = threading.Event()
-        self._abort_at: float | None = None  # monotonic time after which the running batch stops
+        self._shutdown = ShutdownClock()
         self._ready = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-        self._running: frozenset[str] = frozenset()
+        self._held = HeldJobs(queue, heartbeat_s, self._loop.stopping, "gesso-worker-leases")
 
     @property
     def ready(self) -> bool:
@@ -106,7 +104,7 @@ class EmbeddedWorker:
 
     @property
     def running_jobs(self) -> frozenset[str]:
-        return self._running
+        return self._held.ids
 
     @property
     def alive(self) -> bool:
@@ -115,27 +113,20 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         self._loop.start(self._run)
-        self._heartbeat = threading.Thread(target=self._renew_leases, name="gesso-worker-leases", daemon=True)
-        self._heartbeat.start()
+        self._held.start()
 
     def wake(self) -> None:
         self._loop.wake()
 
     def drain(self, grace_s: float) -> None:
-        if not self._draining.is_set():
-            self._abort_at = time.monotonic() + max(0.0, grace_s)
-            self._draining.set()
+        self._shutdown.drain(grace_s)
         self._loop.wake()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Drain (if not yet) and wait up to `timeout` for the thread to end."""
         self.drain(timeout)
         self._loop.stop(timeout + 5.0)  # the abort itself takes up to one denoising step
-        if self._heartbeat is not None:
-            self._heartbeat.join(1.0)
-
-    def _should_abort(self) -> bool:
-        return self._abort_at is not None and time.monotonic() >= self._abort_at
+        self._held.join(1.0)
 
     def _run(self) -> None:
         if self.preload_model is not None:
@@ -145,7 +136,7 @@ class EmbeddedWorker:
                 log.exception("could not load the default model %s", self.preload_model)
                 return
         self._ready.set()
-        while not self._loop.stopping.is_set() and not self._draining.is_set():
+        while not self._loop.stopping.is_set() and not self._shutdown.draining.is_set():
             try:
                 jobs = self.queue.claim_batch(self.max_batch_images)
             except Exception:
@@ -154,13 +145,13 @@ class EmbeddedWorker:
             if not jobs:
                 self._loop.idle()
                 continue
-            self._running = frozenset(job.id for job in jobs)
+            self._held.hold(jobs)
             try:
                 self.run_jobs(jobs)
             except Exception:  # never let one batch end the worker
                 log.exception("running jobs %s failed", [job.id for job in jobs])
             finally:
-                self._running = frozenset()
+                self._held.let_go(jobs)
                 self._forget_previews(jobs)
 
     def _forget_previews(self, jobs: list[ClaimedJob]) -> None:
@@ -171,23 +162,6 @@ class EmbeddedWorker:
         except Exception:  # previews are a convenience: never end the worker over them
             log.exception("the preview channel failed")
 
-    def _renew_leases(self) -> None:
-        while True:
-            time.sleep(self.heartbeat_s)
-            if self._loop.stopping.is_set() and not self._running:
-                return
-            running = sorted(self._running)
-            if not running:
-                continue
-            try:
-                held = self.queue.renew(running)
-            except Exception:  # a failed renewal is retried at the next beat
-                log.warning("could not renew the leases of %s", running, exc_info=True)
-                continue
-            lost = set(running) - set(held)
-            if lost:
-                log.warning("lost the lease of %s (finished or taken elsewhere)", sorted(lost))
-
     def run_jobs(self, jobs: list[ClaimedJob]) -> None:
         """Run claimed jobs; if a shared batch fails, run each alone so one bad job fails alone."""
         started = time.perf_counter()
@@ -195,7 +169,7 @@ class EmbeddedWorker:
             finished_jobs = self._execute(jobs)
         except BatchAborted:
             log.info("shutdown: handing jobs %s back to the queue", [job.id for job in jobs])
-            self._release_quietly(jobs)
+            release_quietly(self.queue, jobs)
             return
         except Exception as exc:
             if len(jobs) > 1:
@@ -203,24 +177,12 @@ class EmbeddedWorker:
                     self.run_jobs([job])
                 return
             log.exception("job %s failed", jobs[0].id, extra={"request_id": jobs[0].request_id})
-            self._fail_quietly(jobs[0], f"generation failed: {exc.__class__.__name__}")
+            fail_quietly(self.queue, jobs[0], f"generation failed: {exc.__class__.__name__}")
             self.events.publish(JobFinished(jobs[0].id, succeeded=False))
             return
         seconds = time.perf_counter() - started
         for finished in finished_jobs:
-            job = finished.job
-            try:
-                stored = self.queue.complete(finished)
-            except QueueUnavailable:
-                log.exception("storing the images of job %s failed; it runs again", job.id,
-                              extra={"request_id": job.request_id})
-                self._release_quietly([job])
-                continue  # no event: a waiting client keeps waiting for the re-run
-            except Exception as exc:
-                log.exception("storing the images of job %s failed", job.id, extra={"request_id": job.request_id})
-                self._fail_quietly(job, f"storing images failed: {exc.__class__.__name__}")
-                stored = False
-            self.events.publish(JobFinished(job.id, succeeded=stored))
+            deliver(self.queue, self.events, finished)
         count = sum(len(finished.images) for finished in finished_jobs)
         self.observer.images(count)
         self.observer.throughput(count, seconds)
@@ -233,21 +195,6 @@ class EmbeddedWorker:
                    "images": count, "seconds": round(seconds, 3)},
         )
 
-    def _fail_quietly(self, job: ClaimedJob, message: str) -> None:
-        """Mark a job failed; if even that fails, the job's lease lapses and it runs again."""
-        try:
-            self.queue.fail(job.id, "generation_failed", message)
-        except Exception:
-            log.exception("could not mark job %s failed", job.id, extra={"request_id": job.request_id})
-
-    def _release_quietly(self, jobs: list[ClaimedJob]) -> None:
-        """Hand jobs back uncounted; if that cannot be written either, their leases lapse."""
-        try:
-            self.queue.release([job.id for job in jobs])
-        except Exception:
-            log.exception("could not hand jobs %s back; they run again when their lease lapses",
-                          [job.id for job in jobs])
-
     def _execute(self, jobs: list[ClaimedJob]) -> list[FinishedJob]:
         pipe = self.pipelines(jobs[0].request.model)
         with self.threads.running("generation"):
@@ -258,7 +205,7 @@ class EmbeddedWorker:
                 wants_partials=self._wants_partials,
                 on_partial=self._publish_partial,
                 on_batch=self.observer.batch,
-                should_abort=self._should_abort,
+                should_abort=self._shutdown.should_abort,
             )
 
     def _wants_partials(self, job: ClaimedJob) -> bool:
