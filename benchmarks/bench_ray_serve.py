@@ -19,22 +19,11 @@ from gesso.engine.model_registry import resolve_model
 from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.jobs.image_jobs import ClaimedJob
-from gesso.model.adapters import AdapterSpec, add_lora, denoiser_fingerprint, save_adapter
-from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.settings import get_settings
+from tests.engine.random_adapters import make_adapter
 
 BATCH = 8
 REPLICA_CPUS = 1  # both paths get one core: the ratio is Serve's overhead, not more compute
-
-
-def _make_adapter(model_dir: Path, folder: Path, seed: int) -> Path:
-    pipe = GessoPipeline.load(model_dir)
-    spec = AdapterSpec(rank=4, alpha=4, base_model="bench", base_fingerprint=denoiser_fingerprint(pipe.transformer))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in add_lora(pipe.transformer, spec, "x"):
-            p.add_(torch.randn(p.shape, generator=generator) * 0.05)
-    return save_adapter(folder, pipe.transformer, "x", spec)
 
 
 def _jobs(model: str, steps: int, count: int, tag: str) -> list[ClaimedJob]:
@@ -71,7 +60,7 @@ def run(runs: int = 5) -> str:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2 * REPLICA_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
     root = Path(tempfile.mkdtemp(prefix="gesso-bench-adapters-"))
-    adapters = {f"ft:{settings.default_model}:bench:{name}:ftjob_{name}": _make_adapter(model_dir, root / name, seed)
+    adapters = {f"ft:{settings.default_model}:bench:{name}:ftjob_{name}": make_adapter(model_dir, root / name, seed, scale=0.05, base_model="bench")
                 for seed, name in ((1, "ink"), (2, "chalk"))}
     lookup = lambda name: (settings.default_model, adapters[name]) if name in adapters else None  # noqa: E731
     try:

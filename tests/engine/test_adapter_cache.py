@@ -10,25 +10,11 @@ from gesso.engine.batching import run_batch
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.adapters import (
     AdapterError,
-    AdapterSpec,
-    add_lora,
     attach_adapter,
     attached_adapters,
-    denoiser_fingerprint,
-    save_adapter,
 )
 from gesso.model.pipeline_gesso import GessoPipeline
-
-
-def make_adapter(pipe_dir, folder, seed):
-    """Save an adapter with random non-zero LoRA weights for the tiny pipeline at `pipe_dir`."""
-    pipe = GessoPipeline.load(pipe_dir)
-    spec = AdapterSpec(rank=4, alpha=4, base_model="tiny", base_fingerprint=denoiser_fingerprint(pipe.transformer))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in add_lora(pipe.transformer, spec, "x"):
-            p.add_(torch.randn(p.shape, generator=gen) * 0.3)
-    return save_adapter(folder, pipe.transformer, "x", spec)
+from tests.engine.random_adapters import make_adapter
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from gesso.settings import Settings
 from gesso.store.blob_store import open_blob_store
 from gesso.store.database import database_url, open_database
 from gesso.store.tables import FineTunedModel, ImageRecord, Job
-from tests.engine.test_adapter_cache import make_adapter
+from tests.engine.random_adapters import make_adapter
 from tests.service.conftest import sdk
 from tests.service.server_process import ServerProcess, install_test_model
 
