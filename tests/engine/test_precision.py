@@ -12,11 +12,11 @@ import torch
 from gesso.engine.pipeline_cache import PipelineCache
 from gesso.engine.precision import (
     cached_calibration,
-    cpu_flags,
     denoiser_forward,
     measure_bf16_threshold,
     plan_precision,
 )
+from gesso.model.cpu_features import cpu_flags, training_precision
 
 CPU = torch.device("cpu")
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma"})
@@ -110,3 +110,13 @@ def test_the_calibration_key_is_the_same_in_every_process(tiny_pipeline_dir):
     keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
             for _ in range(2)}
     assert len(keys) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "flags", "expected"),
+    [("auto", {"avx2"}, "no"), ("auto", {"avx2", "avx512_bf16"}, "bf16"), ("auto", {"amx_bf16"}, "bf16"),
+     ("bf16", {"avx2"}, "bf16"), ("no", {"amx_bf16"}, "no")],
+)
+def test_training_precision_auto_follows_the_cpu_and_an_explicit_setting_wins(setting, flags, expected, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert training_precision(setting, frozenset(flags)) == expected

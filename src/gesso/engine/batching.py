@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 import torch
 
 from gesso.jobs.generation_request import GenerationRequest
+from gesso.model.alpha_compositing import composite_on_white
 from gesso.model.pipeline_gesso import GessoPipeline
 
 
@@ -51,14 +52,16 @@ def run_batch(
     step_callback: Callable[[int, int, torch.Tensor], None] | None = None,
     image: torch.Tensor | None = None,
     mask_image: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Generate one planned batch; returns uint8 images (B, 3, H, W) in slot order.
+) -> list[torch.Tensor]:
+    """Generate one planned batch; returns uint8 images in slot order: (3, H, W) RGB, or
+    (4, H, W) straight RGBA for a request with a transparent background.
 
     `image` ((B, 3, H, W) in [-1, 1], one per slot) and `mask_image` turn the batch into
     image-to-image or inpainting at the requests' `strength` (see `GessoPipeline.__call__`).
+    A model with alpha decodes the whole batch with it; opaque requests' images then go on white.
     """
     first = requests[slots[0].request]
-    return pipe(
+    images = pipe(
         [requests[s.request].prompt for s in slots],
         negative_prompt=[requests[s.request].negative for s in slots],
         num_inference_steps=first.steps,
@@ -71,7 +74,21 @@ def run_batch(
         strength=first.strength,
         output_type="pt",
         step_callback=step_callback,
+        background="transparent" if pipe.has_alpha else "opaque",
     )
+    if not pipe.has_alpha:
+        return list(images)
+    return [
+        image if requests[slot.request].background == "transparent" else _on_white(image)
+        for slot, image in zip(slots, images, strict=True)
+    ]
+
+
+def _on_white(straight: torch.Tensor) -> torch.Tensor:
+    """(4, H, W) straight RGBA uint8 -> (3, H, W) RGB uint8 over white."""
+    x = straight.float().unsqueeze(0) / 255.0
+    premultiplied = torch.cat([x[:, :3] * x[:, 3:], x[:, 3:]], dim=1)
+    return composite_on_white(premultiplied).mul(255.0).round().clamp(0, 255).to(torch.uint8)[0]
 
 
 def count_images(batches: Iterable[list[ImageSlot]]) -> int:

@@ -12,7 +12,7 @@ from gesso.engine.adapter_cache import AdapterCache
 from gesso.engine.batching import count_images, plan_batches, resolve_seeds, run_batch
 from gesso.engine.device import pick_device
 from gesso.engine.image_files import save_png, slugify
-from gesso.engine.model_registry import UnknownModel, folder_sizes, resolve_model
+from gesso.engine.model_registry import UnknownModel, folder_traits, resolve_model
 from gesso.engine.pipeline_cache import pipeline_cache_for
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.jobs.prompts_file import read_prompts_file
@@ -60,7 +60,8 @@ def generate_to_files(
         device = pick_device(settings.device)
     except ValueError as exc:
         raise GenerationInputError(str(exc)) from None
-    supported = folder_sizes(model_dir)
+    traits = folder_traits(model_dir)
+    supported = traits.sizes
     try:
         defaults = GenerationRequest(
             prompt=prompt or "",
@@ -77,7 +78,9 @@ def generate_to_files(
                 prompts_file, defaults, supported, settings.max_images_per_request, settings.max_steps
             )
         else:
-            checked = check_request(defaults, settings.max_images_per_request, settings.max_steps, supported)
+            checked = check_request(
+                defaults, settings.max_images_per_request, settings.max_steps, supported, traits.has_alpha
+            )
             labelled = [("", checked)]
     except BadRequest as exc:
         raise GenerationInputError(str(exc)) from None

@@ -19,7 +19,7 @@ INPUT_MAX_PIXELS = 4 * 4096 * 4096
 
 
 def pixels_of(image: torch.Tensor) -> Image.Image:
-    """(3, H, W) uint8 -> an RGB image of the same pixels."""
+    """(3, H, W) or (4, H, W) uint8 -> an RGB or (straight) RGBA image of the same pixels."""
     return Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
 
 

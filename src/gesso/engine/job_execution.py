@@ -72,7 +72,7 @@ def _run_image_batch(
     requests: list[GenerationRequest],
     slots: list[ImageSlot],
     callback: Callable | None,
-) -> torch.Tensor:
+) -> list[torch.Tensor]:
     first = jobs[slots[0].request].request
     images, masks = [], []
     for slot in slots:

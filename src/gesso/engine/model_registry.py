@@ -4,6 +4,7 @@ and read what it makes from its configs (no weights loaded)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from gesso.model.pipeline_gesso import sizes_from_configs
@@ -35,16 +36,25 @@ def resolve_model(name_or_path: str, models_dir: Path) -> Path:
     raise UnknownModel(name_or_path, shipped_models(models_dir))
 
 
-def model_sizes(models_dir: Path, name: str) -> list[tuple[int, int]]:
-    """The sizes the registered model `name` makes, read from its component configs on disk
-    (cheap enough for a request thread: no pipeline is loaded). Raises UnknownModel when `name`
-    is not a registered model."""
+@dataclass(frozen=True)
+class ModelTraits:
+    """What a pipeline folder makes: its (width, height) sizes, and whether transparent images
+    (an autoencoder with an alpha channel)."""
+
+    sizes: list[tuple[int, int]]
+    has_alpha: bool
+
+
+def model_traits(models_dir: Path, name: str) -> ModelTraits:
+    """What the registered model `name` makes, read from its component configs on disk (cheap
+    enough for a request thread: no pipeline is loaded). Raises UnknownModel when `name` is not
+    a registered model."""
     if name not in shipped_models(models_dir):
         raise UnknownModel(name, shipped_models(models_dir))
-    return folder_sizes(models_dir / name)
+    return folder_traits(models_dir / name)
 
 
-def folder_sizes(folder: Path) -> list[tuple[int, int]]:
-    """The sizes the pipeline folder `folder` makes, read from its component configs."""
-    configs = [json.loads((folder / part / "config.json").read_text()) for part in ("transformer", "vae")]
-    return sizes_from_configs(*configs)
+def folder_traits(folder: Path) -> ModelTraits:
+    """What the pipeline folder `folder` makes, read from its component configs."""
+    transformer, vae = (json.loads((folder / part / "config.json").read_text()) for part in ("transformer", "vae"))
+    return ModelTraits(sizes_from_configs(transformer, vae), int(vae.get("in_channels", 3)) == 4)

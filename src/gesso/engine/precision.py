@@ -23,10 +23,11 @@ from typing import Callable
 
 import torch
 
+from gesso.model.cpu_features import cpu_flags, native_bf16
+
 log = logging.getLogger("gesso.engine")
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16")
-NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 CALIBRATION_BATCHES = (2, 4, 8, 16, 32)
 # bf16 must beat fp32 by this fraction to be chosen: a tie on a noisy shared machine keeps fp32.
 CALIBRATION_MARGIN = 0.05
@@ -37,21 +38,6 @@ class PrecisionPlan:
     weights: torch.dtype
     bf16_from_batch: int | None  # CPU: bf16 autocast from this guided batch size up; None: never
     reason: str
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The instruction-set flags the kernel reports for the first CPU (empty where unreadable)."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return frozenset(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def native_bf16(flags: frozenset[str]) -> bool:
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
 
 
 def plan_precision(

@@ -54,7 +54,8 @@ def stamp_delivered_image(
     image_id: int | None = None,
     created: str | None = None,
 ) -> DeliveredImage:
-    """The bytes to store and deliver for one generated image: `pixels` upscaled, watermarked
+    """The bytes to store and deliver for one generated image: `pixels` (RGB, or RGBA for a
+    transparent background, whose alpha is kept) upscaled, watermarked
     with `image_id` (random by default), encoded a single time as `output_format` (png, jpeg,
     webp; `compression` is the lossy formats' quality) and signed; with the origin to record.
 
@@ -63,7 +64,7 @@ def stamp_delivered_image(
     image_id = new_image_id() if image_id is None else image_id
     created = created or datetime.now(timezone.utc).isoformat(timespec="seconds")
     content_type = OUTPUT_FORMATS[output_format]
-    marked = embed_watermark(upscale_for_delivery(pixels.convert("RGB")), image_id)
+    marked = embed_watermark(upscale_for_delivery(pixels.convert("RGBA" if pixels.mode == "RGBA" else "RGB")), image_id)
     encoded = encode_output(marked, output_format, compression)
     delivered_pixels = marked if output_format == "png" else Image.open(io.BytesIO(encoded))
     origin = ImageOrigin(f"{image_id:016x}", model, tenant, created, pixel_digest(delivered_pixels))

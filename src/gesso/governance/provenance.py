@@ -68,9 +68,10 @@ def new_image_id() -> int:
 
 
 def pixel_digest(image: Image.Image) -> str:
-    """sha256 of the decoded RGB pixels and size: equal for any lossless copy, whatever metadata."""
-    rgb = image.convert("RGB")
-    return hashlib.sha256(f"{rgb.width}x{rgb.height}|".encode() + rgb.tobytes()).hexdigest()
+    """sha256 of the decoded pixels (RGB, or RGBA where the image has alpha) and size: equal for
+    any lossless copy, whatever metadata."""
+    pixels = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return hashlib.sha256(f"{pixels.width}x{pixels.height}|".encode() + pixels.tobytes()).hexdigest()
 
 
 def report_for_tenant(report: ProvenanceReport, tenant_id: str) -> ProvenanceReport:

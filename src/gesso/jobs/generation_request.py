@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 
 JOB_KINDS = ("generate", "edit", "variation")
+BACKGROUNDS = ("opaque", "transparent")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class GenerationRequest:
     matter only for edits and variations (image-to-image; with a mask, inpainting). A variation
     has no prompt of its own (""). `output_format` and `output_compression` say how the
     delivered images are encoded; `partial_images` how many previews a stream receives.
+    `background` is "opaque" (on white) or "transparent" (RGBA, from a model with alpha).
     """
 
     prompt: str
@@ -34,6 +36,7 @@ class GenerationRequest:
     output_format: str = "png"
     output_compression: int = 100
     partial_images: int = 0
+    background: str = "opaque"
 
     def batch_key(self) -> str:
         """Requests with equal keys may share pipeline calls: same kind, model, size, steps and

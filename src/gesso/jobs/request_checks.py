@@ -3,7 +3,7 @@ every field in range, the size one the model makes, the prompts no longer than t
 
 from __future__ import annotations
 
-from gesso.jobs.generation_request import JOB_KINDS, GenerationRequest
+from gesso.jobs.generation_request import BACKGROUNDS, JOB_KINDS, GenerationRequest
 from gesso.jobs.output_encoding import OUTPUT_FORMATS
 from gesso.jobs.prompt_length import check_prompt_length
 from gesso.jobs.request_errors import BadRequest
@@ -22,11 +22,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def check_request(
-    req: GenerationRequest, max_n: int, max_steps: int, supported: list[tuple[int, int]]
+    req: GenerationRequest, max_n: int, max_steps: int, supported: list[tuple[int, int]], has_alpha: bool = False
 ) -> GenerationRequest:
     """`req` unchanged when every field is in range; otherwise BadRequest naming the field.
 
-    `supported` are the sizes the request's model makes (see `engine.model_registry.model_sizes`).
+    `supported` are the sizes the request's model makes and `has_alpha` whether it makes
+    transparent images (see `engine.model_registry.model_traits`).
     """
     if req.kind not in JOB_KINDS:
         raise BadRequest(f"kind must be one of {', '.join(JOB_KINDS)}", "kind")
@@ -56,6 +57,15 @@ def check_request(
         raise BadRequest(
             f"output_format {req.output_format!r} is not supported ({', '.join(OUTPUT_FORMATS)})", "output_format"
         )
+    if req.background not in BACKGROUNDS:
+        raise BadRequest(f"background must be one of {', '.join(BACKGROUNDS)}", "background")
+    if req.background == "transparent" and not has_alpha:
+        raise BadRequest(
+            "this model has no alpha channel, so it cannot make transparent backgrounds; use 'opaque' or 'auto'",
+            "background",
+        )
+    if req.background == "transparent" and req.output_format == "jpeg":
+        raise BadRequest("transparent backgrounds need png or webp output", "output_format")
     if not 0 <= req.output_compression <= 100:
         raise BadRequest("output_compression must be between 0 and 100", "output_compression")
     if not 0 <= req.partial_images <= MAX_PARTIAL_IMAGES:

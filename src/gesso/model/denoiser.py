@@ -40,6 +40,9 @@ DENOISER_PRESETS: dict[str, DenoiserConfig] = {
     "tiny": DenoiserConfig(latent_size=8, num_layers=2, num_heads=2, head_dim=16),
     "small": DenoiserConfig(num_layers=6, num_heads=4, head_dim=64),
     "base": DenoiserConfig(num_layers=10, num_heads=8, head_dim=48),
+    # for the RGBA autoencoders' 8-channel latents (model/autoencoder.py `rgba128`, `tiny-rgba`)
+    "tiny-rgba": DenoiserConfig(latent_size=8, latent_channels=8, num_layers=2, num_heads=2, head_dim=16),
+    "small-rgba": DenoiserConfig(latent_channels=8, num_layers=6, num_heads=4, head_dim=64),
 }
 
 

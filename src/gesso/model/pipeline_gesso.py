@@ -17,10 +17,13 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from PIL import Image
 
 from gesso.model import denoiser as _denoiser  # noqa: F401  (diffusers loads only imported modules)
+from gesso.model.alpha_compositing import clean_premultiplied, composite_on_white, to_straight_uint8
+from gesso.model.autoencoder import has_alpha
 from gesso.model.guidance import apply_guidance, predicted_x0
 from gesso.model.text_encoder import encode_text, load_text_encoder
 
 StepCallback = Callable[[int, int, torch.Tensor], None]
+BACKGROUNDS = ("opaque", "transparent")
 
 
 def native_side(transformer_config: Mapping[str, Any], vae_config: Mapping[str, Any]) -> int:
@@ -70,6 +73,11 @@ class GessoPipeline(DiffusionPipeline):
     def supported_sizes(self) -> list[tuple[int, int]]:
         """The (width, height) pairs the denoiser was trained for: its native square only."""
         return sizes_from_configs(self.transformer.config, self.vae.config)
+
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the autoencoder learned an alpha channel, so `background="transparent"` works."""
+        return has_alpha(self.vae)
 
     # -- saving: the text encoder stays in its package ---------------------------------------
     def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:
@@ -123,17 +131,30 @@ class GessoPipeline(DiffusionPipeline):
         return out.float()
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [-1, 1] -> normalised latents (mean of the posterior)."""
+        """(B, 3, H, W) RGB, or (B, 4, H, W) premultiplied RGBA, in [-1, 1] -> normalised latents
+        (mean of the posterior). An RGBA autoencoder reads an RGB image as opaque."""
         cfg = self.vae.config
+        if self.has_alpha and images.shape[1] == 3:
+            images = torch.cat([images, torch.ones_like(images[:, :1])], dim=1)
         z = self.vae.encode(images.to(self.device, self.vae.dtype)).latent_dist.mean.float()
         return (z - (cfg.shift_factor or 0.0)) * cfg.scaling_factor
 
-    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latents -> (B, 3, H, W) uint8."""
+    def decode_latents(self, latents: torch.Tensor, background: str = "opaque") -> torch.Tensor:
+        """Normalised latents -> uint8 (B, 3, H, W) RGB, on white when the autoencoder has alpha;
+        or, with `background="transparent"` (alpha models only), (B, 4, H, W) straight RGBA."""
+        if background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}")
+        if background == "transparent" and not self.has_alpha:
+            raise ValueError("this model has no alpha channel: transparent backgrounds are not supported")
         cfg = self.vae.config
         z = latents / cfg.scaling_factor + (cfg.shift_factor or 0.0)
         images = self.vae.decode(z.to(self.vae.dtype)).sample.float()
-        return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+        if not self.has_alpha:
+            return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+        premultiplied = clean_premultiplied(images)
+        if background == "transparent":
+            return to_straight_uint8(premultiplied)
+        return composite_on_white(premultiplied).mul(255.0).round().clamp(0, 255).to(torch.uint8)
 
     @torch.no_grad()
     def __call__(
@@ -151,6 +172,7 @@ class GessoPipeline(DiffusionPipeline):
         strength: float = 1.0,
         output_type: str = "pil",
         step_callback: StepCallback | None = None,
+        background: str = "opaque",
     ) -> list[Image.Image] | torch.Tensor:
         """Generate images.
 
@@ -161,8 +183,10 @@ class GessoPipeline(DiffusionPipeline):
             at noise level `strength`; with `mask_image` ((B, 1, H, W), 1 = repaint) only the masked
             region changes (latent blending at every step).
         step_callback(step, total, denoised_latents) is called after each step, for previews.
-        Returns PIL images, or a uint8 tensor (B, 3, H, W) for output_type="pt", or the latents
-        for output_type="latent". Raises ValueError for an unsupported size or step count.
+        background: "opaque" (on white), or "transparent" for RGBA output (alpha models only).
+        Returns PIL images, or a uint8 tensor (B, 3 or 4, H, W) for output_type="pt", or the
+        latents for output_type="latent". Raises ValueError for an unsupported size, step count
+        or background.
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if negative_prompt is None:
@@ -179,6 +203,8 @@ class GessoPipeline(DiffusionPipeline):
             raise ValueError(f"size {width}x{height} is not supported; this model makes {self.native_size}x{self.native_size}")
         if num_inference_steps < 1:
             raise ValueError("num_inference_steps must be at least 1")
+        if background == "transparent" and not self.has_alpha:
+            raise ValueError("this model has no alpha channel: transparent backgrounds are not supported")
         prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
         negatives = [n for n in negatives for _ in range(num_images_per_prompt)]
         batch = len(prompts)
@@ -232,7 +258,7 @@ class GessoPipeline(DiffusionPipeline):
 
         if output_type == "latent":
             return latents
-        images = self.decode_latents(latents)
+        images = self.decode_latents(latents, background)
         if output_type == "pt":
             return images
         return [Image.fromarray(img.permute(1, 2, 0).cpu().numpy()) for img in images]

@@ -35,6 +35,7 @@ from gesso.model.alpha_compositing import (
     premultiplied_model_range,
 )
 from gesso.model.autoencoder import AUTOENCODER_PRESETS, build_autoencoder
+from gesso.model.cpu_features import training_precision
 from gesso.train.carried_checkpoint import CarriedCheckpointError, config_hash, load_carried
 from gesso.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from gesso.train.image_tensors import load_images, to_model_range, to_uint8
@@ -101,7 +102,7 @@ def train_autoencoder(config: AutoencoderRunConfig, progress: bool = True) -> Pa
     Raises CarriedCheckpointError, before any image is read, for an unusable `init_from`.
     """
     accelerator = Accelerator(
-        mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available()
+        mixed_precision=training_precision(config.mixed_precision), cpu=not torch.cuda.is_available()
     )
     torch.manual_seed(config.seed)
     out_dir = Path(config.out_dir)

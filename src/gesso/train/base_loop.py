@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from gesso.data.dataset_format import DatasetRow, read_rows
+from gesso.model.cpu_features import training_precision
 from gesso.model.denoiser import DENOISER_PRESETS, DenoiserConfig, build_denoiser
 from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_target
 from gesso.model.pipeline_gesso import GessoPipeline
@@ -122,7 +123,7 @@ def warm_start(transformer: torch.nn.Module, pipeline_dir: Path) -> list[str]:
 def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     """Train (or resume) the base denoiser; return the folder of the final pipeline (EMA weights).
     In a process group of several ranks, each takes its share of `batch_size`."""
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision=training_precision(config.mixed_precision), cpu=not torch.cuda.is_available())
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     progress = progress and rank == 0
     batch_size = max(1, math.ceil(config.batch_size / world))

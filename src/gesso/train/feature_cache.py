@@ -11,6 +11,8 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from gesso.data.dataset_format import DatasetRow
+from gesso.model.alpha_compositing import premultiplied_model_range
+from gesso.model.autoencoder import has_alpha
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.model.text_encoder import encode_text
 from gesso.train.captions import VARIANTS_PER_ROW, caption_variants
@@ -37,10 +39,12 @@ def build_feature_cache(
     path = cache_dir / f"features-{key}.safetensors"
     if path.is_file():
         return load_file(path)
-    images = load_images(data_dir, rows, image_size)
+    rgba = has_alpha(pipe.vae)
+    images = load_images(data_dir, rows, image_size, "RGBA" if rgba else "RGB")
+    to_input = premultiplied_model_range if rgba else to_model_range
     latents = []
     for i in tqdm(range(0, len(images), 128), desc="cache latents", unit="batch"):
-        latents.append(pipe.encode_image(to_model_range(images[i : i + 128])).cpu())
+        latents.append(pipe.encode_image(to_input(images[i : i + 128])).cpu())
     captions = [c for row in rows for c in caption_variants(row)]
     states, masks = [], []
     for i in tqdm(range(0, len(captions), 256), desc="cache text states", unit="batch"):

@@ -47,7 +47,7 @@ class BaseRunConfig:
     checkpoint_every: int = 500
     sample_prompts: list[str] = field(default_factory=list)
     seed: int = 0
-    mixed_precision: str = "bf16"
+    mixed_precision: str = "auto"  # "auto": bf16 where the hardware has it (model/cpu_features.py)
     timestep_shift: float = 1.0
     pooled_text: bool = True  # the denoiser's pooled-prompt path (see model/denoiser.py)
     init_from: str = ""  # a pipeline folder whose denoiser weights start a fresh run

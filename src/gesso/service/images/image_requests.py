@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
+from gesso.engine.model_registry import ModelTraits
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.jobs.request_checks import check_request, parse_size
 from gesso.jobs.request_errors import BadRequest
@@ -23,7 +24,7 @@ from gesso.settings import Settings
 QUALITY_STEP_FACTORS = {
     "low": 0.5, "medium": 1.0, "auto": 1.0, "standard": 1.0, "high": 2.0, "hd": 2.0, "xhigh": 3.0, "max": 5.0,
 }
-SupportedSizes = Callable[[str], list[tuple[int, int]]]
+TraitsOf = Callable[[str], ModelTraits]  # what a model makes (engine.model_registry)
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,13 @@ def steps_for_quality(quality: str | None, default_steps: int, max_steps: int) -
 
 
 def generation_request(
-    body: GenerationBody, settings: Settings, model_names: list[str], sizes: SupportedSizes, rng: random.Random
+    body: GenerationBody, settings: Settings, model_names: list[str], traits: TraitsOf, rng: random.Random
 ) -> ImageRequest:
     """`POST /v1/images/generations` -> ImageRequest; raises BadRequest(param=...)."""
     _refuse_unhonoured(body.style, "style", "Gesso has no style presets; describe the style in the prompt")
     _refuse_common(body)
     return _image_request(
-        "generate", body.prompt, body, settings, model_names, sizes, rng, strength=1.0, has_mask=False
+        "generate", body.prompt, body, settings, model_names, traits, rng, strength=1.0, has_mask=False
     )
 
 
@@ -59,7 +60,7 @@ def edit_request(
     has_mask: bool,
     settings: Settings,
     model_names: list[str],
-    sizes: SupportedSizes,
+    traits: TraitsOf,
     rng: random.Random,
 ) -> ImageRequest:
     """`POST /v1/images/edits`: with a mask, inpainting (strength 1 by default); without,
@@ -69,17 +70,17 @@ def edit_request(
     _refuse_common(fields)
     strength = fields.strength if fields.strength is not None else (1.0 if has_mask else settings.edit_strength)
     return _image_request(
-        "edit", fields.prompt, fields, settings, model_names, sizes, rng, strength=strength, has_mask=has_mask
+        "edit", fields.prompt, fields, settings, model_names, traits, rng, strength=strength, has_mask=has_mask
     )
 
 
 def variation_request(
-    fields: VariationFields, settings: Settings, model_names: list[str], sizes: SupportedSizes, rng: random.Random
+    fields: VariationFields, settings: Settings, model_names: list[str], traits: TraitsOf, rng: random.Random
 ) -> ImageRequest:
     """`POST /v1/images/variations`: image-to-image from the upload with an empty prompt."""
     strength = fields.strength if fields.strength is not None else settings.variation_strength
     return _image_request(
-        "variation", "", fields, settings, model_names, sizes, rng, strength=strength, has_mask=False
+        "variation", "", fields, settings, model_names, traits, rng, strength=strength, has_mask=False
     )
 
 
@@ -89,7 +90,7 @@ def _image_request(
     fields: GenerationBody | EditFields | VariationFields,
     settings: Settings,
     model_names: list[str],
-    sizes: SupportedSizes,
+    traits: TraitsOf,
     rng: random.Random,
     *,
     strength: float,
@@ -98,7 +99,8 @@ def _image_request(
     model = fields.model or settings.default_model
     if model not in model_names:
         raise BadRequest(f"unknown model {model!r} (models: {', '.join(model_names) or 'none'})", "model")
-    supported = sizes(model)
+    made = traits(model)
+    supported = made.sizes
     quality = getattr(fields, "quality", None) or "auto"
     steps = fields.steps if fields.steps is not None else steps_for_quality(
         quality, settings.default_steps, settings.max_steps
@@ -121,10 +123,12 @@ def _image_request(
             output_format=output_format,
             output_compression=compression,
             partial_images=partial_images,
+            background="transparent" if fields.background == "transparent" else "opaque",
         ),
         settings.max_images_per_request,
         settings.max_steps,
         supported,
+        made.has_alpha,
     )
     background = fields.background
     if background is True and stream:
@@ -144,8 +148,6 @@ def _image_request(
 
 def _refuse_common(fields: GenerationBody | EditFields) -> None:
     """OpenAI fields whose non-default values Gesso cannot honour."""
-    if fields.background == "transparent":
-        raise BadRequest("transparent backgrounds are not supported; use 'opaque' or 'auto'", "background")
     # moderation "low" is honoured by the content policy check, as in OpenAI's API
     _refuse_unhonoured(fields.complexity, "complexity", "complexity is not supported")
     _refuse_unhonoured(fields.frame_count, "frame_count", "GIF output is not supported")

@@ -32,7 +32,7 @@ def images_body(
     body = {
         "created": int(job.created_at),
         "data": data,
-        "background": "opaque",
+        "background": generation.background,
         "output_format": generation.output_format,
         "size": f"{generation.size[0]}x{generation.size[1]}",
     }
@@ -75,6 +75,6 @@ def stream_event_fields(generation: GenerationRequest, quality: str) -> dict:
         "created_at": int(time.time()),
         "size": f"{generation.size[0]}x{generation.size[1]}",
         "quality": quality if quality in ("low", "medium", "high", "auto") else "auto",
-        "background": "opaque",
+        "background": generation.background,
         "output_format": generation.output_format,
     }

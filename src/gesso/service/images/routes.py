@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from gesso.data.validation import ImageLimits
-from gesso.engine.model_registry import model_sizes
+from gesso.engine.model_registry import ModelTraits, model_traits
 from gesso.governance.access_errors import Unauthenticated
 from gesso.governance.authorisation import Principal
 from gesso.governance.roles import Action
@@ -79,10 +79,10 @@ def _images_route(path: str, summary: str, openapi_extra: dict | None = None) ->
     )
 
 
-def _sizes(state: ServiceState) -> Callable[[str], list[tuple[int, int]]]:
-    """A model's sizes from its configs on disk (a fine-tuned model makes its base's sizes);
-    the request thread never loads a pipeline."""
-    return lambda model: model_sizes(state.settings.models_dir, base_model_of(model))
+def _traits(state: ServiceState) -> Callable[[str], ModelTraits]:
+    """What a model makes, from its configs on disk (a fine-tuned model makes what its base
+    makes); the request thread never loads a pipeline."""
+    return lambda model: model_traits(state.settings.models_dir, base_model_of(model))
 
 
 def _limits(state: ServiceState) -> ImageLimits:
@@ -111,7 +111,7 @@ async def create_generation(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     image_request = await run_in_threadpool(
-        generation_request, body, state.settings, state.model_names(principal.tenant_id), _sizes(state), _rng
+        generation_request, body, state.settings, state.model_names(principal.tenant_id), _traits(state), _rng
     )
     await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
@@ -164,7 +164,7 @@ async def _create_from_upload(
         uploads["mask"] = await run_in_threadpool(validated_mask, raw_mask, raw_image, _limits(state))
     image_request = await run_in_threadpool(
         endpoint.build, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id),
-        _sizes(state), _rng,
+        _traits(state), _rng,
     )
     texts = [(name, getattr(fields, name)) for name in ("prompt", "negative_prompt") if name in endpoint.fields.model_fields]
     await run_in_threadpool(
