@@ -83,34 +83,41 @@ def train_autoencoder_cmd(
 
 @train_app.command("carry")
 def train_carry_cmd(
-    run_dir: Annotated[Path, typer.Option(help="The autoencoder run's out_dir (with checkpoints/).")],
+    run_dir: Annotated[Path, typer.Option(help="The run's out_dir (with checkpoints/): an autoencoder or base run.")],
     out: Annotated[Path, typer.Option(help="The carried checkpoint folder to write, e.g. models/carried/NAME.")],
     config: Annotated[
         Optional[Path], typer.Option(help="The run's YAML config: names it, and must hold its settings.")
     ] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Images for the fp16 check (default: the run's).")] = None,
     check_images: Annotated[int, typer.Option(min=0, help="Images for the fp16 check (0: skip it).")] = 16,
-    tolerance: Annotated[float, typer.Option(min=0.0, help="Largest relative loss change fp16 may cause.")] = 0.01,
+    tolerance: Annotated[float, typer.Option(min=0.0, help="Largest relative change fp16 may cause.")] = 0.01,
     threads: Threads = None,
 ) -> None:
     """Write a carried checkpoint (fp16 weights + meta.json) from a run's newest checkpoint."""
     import torch
 
     from gesso.train.autoencoder_carry import carry_autoencoder_run
+    from gesso.train.base_carry import carry_base_run, is_base_run
 
     if threads is not None:
         torch.set_num_threads(threads)
     if config is not None and not config.is_file():
         fail(f"config file {config} not found")
     try:
-        meta = carry_autoencoder_run(run_dir, out, config, data_dir, check_images, tolerance)
+        if is_base_run(run_dir):
+            meta = carry_base_run(run_dir, out, config, tolerance)
+        else:
+            meta = carry_autoencoder_run(run_dir, out, config, data_dir, check_images, tolerance)
     except ValueError as exc:  # CarriedCheckpointError, or a bad config file
         fail(str(exc))
     check = meta["fp16_check"]
-    shown = (
-        f"fp16 check over {check['images']} images: loss {check['fp32_loss']:.5f} -> "
-        f"{check['fp16_loss']:.5f} ({check['relative_change']:.3%} apart)" if check else "fp16 check skipped"
-    )
+    if check and "fp32_loss" in check:
+        shown = (f"fp16 check over {check['images']} images: loss {check['fp32_loss']:.5f} -> "
+                 f"{check['fp16_loss']:.5f} ({check['relative_change']:.3%} apart)")
+    elif check:
+        shown = f"fp16 check over {check['inputs']} inputs: predictions {check['relative_change']:.3%} apart"
+    else:
+        shown = "fp16 check skipped"
     typer.echo(f"{out} step {meta['step']}/{meta['max_steps']}; {shown}")
 
 
@@ -119,7 +126,8 @@ def train_base_cmd(
     config: ConfigFile = Path("configs/base.yaml"),
     max_steps: MaxSteps = None,
     out_dir: OutDir = None,
-    init_from: Annotated[Optional[str], typer.Option(help="Override init_from (a pipeline folder).")] = None,
+    init_from: Annotated[Optional[str], typer.Option(
+        help="Override init_from (a pipeline folder, or a carried checkpoint to go on from).")] = None,
     workers: Annotated[Optional[int], typer.Option(
         min=1, max=256, help="DDP ranks on the Ray cluster at GESSO_RAY_ADDRESS (Ray Train); default: this process.",
     )] = None,
@@ -128,12 +136,13 @@ def train_base_cmd(
     With --workers, on Ray Train (each rank GESSO_RAY_TRAIN_CPUS_PER_WORKER / _GPUS_PER_WORKER;
     out_dir, data and autoencoder on a path every node sees)."""
     from gesso.train.base_loop import WarmStartError, train_base
+    from gesso.train.carried_checkpoint import CarriedCheckpointError
     from gesso.train.run_config import BaseRunConfig
 
     cfg = load_config(config, BaseRunConfig, {"max_steps": max_steps, "out_dir": out_dir, "init_from": init_from})
     try:
         typer.echo(str(train_base(cfg) if workers is None else _train_base_on_ray(cfg, workers)))
-    except WarmStartError as exc:
+    except (WarmStartError, CarriedCheckpointError) as exc:
         fail(str(exc))
 
 

@@ -23,11 +23,12 @@ from gesso.model.autoencoder import AUTOENCODER_PRESETS, build_autoencoder
 from gesso.train.autoencoder_loop import reconstruction_loss
 from gesso.train.carried_checkpoint import (
     PREVIEW_FILE,
-    UNHASHED,
     WEIGHTS_FILE,
     CarriedCheckpointError,
+    check_same_settings,
     config_hash,
     cpu_name,
+    utc,
     write_carried,
 )
 from gesso.train.checkpoints import META_FILE, latest_checkpoint
@@ -58,7 +59,7 @@ def carry_autoencoder_run(
     except (KeyError, TypeError) as exc:
         raise CarriedCheckpointError(f"{ckpt}: not an autoencoder checkpoint ({exc})") from exc
     if config_file is not None:
-        _check_same_settings(
+        check_same_settings(
             config, load_run_config(config_file, AutoencoderRunConfig), config_file
         )
     weights = load_file(ckpt / WEIGHTS_FILE)
@@ -80,8 +81,8 @@ def carry_autoencoder_run(
         "config_hash": config_hash(config),
         "config": asdict(config),
         "loss": source.get("loss"),
-        "checkpoint_written": _utc((ckpt / META_FILE).stat().st_mtime),
-        "date": _utc(time.time()),
+        "checkpoint_written": utc((ckpt / META_FILE).stat().st_mtime),
+        "date": utc(time.time()),
         "cpu": cpu_name(),
         "source": str(ckpt),
         "warm_starts": source.get("warm_starts", []),
@@ -125,17 +126,3 @@ def fp16_check(
         "fp16_loss": losses[1],
         "relative_change": abs(losses[1] - losses[0]) / max(losses[0], 1e-12),
     }
-
-
-def _check_same_settings(
-    run: AutoencoderRunConfig, named: AutoencoderRunConfig, path: Path
-) -> None:
-    a, b = asdict(run), asdict(named)
-    differ = sorted(k for k in a if k not in UNHASHED and a[k] != b[k])
-    if differ:
-        shown = ", ".join(f"{k} {a[k]!r} in the run, {b[k]!r} in the file" for k in differ[:3])
-        raise CarriedCheckpointError(f"{path} does not hold the run's settings: {shown}")
-
-
-def _utc(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -32,6 +33,13 @@ from gesso.model.guidance import logit_normal_timesteps, noisy_sample, velocity_
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.model.samplers import make_scheduler
 from gesso.model.text_encoder import load_text_encoder
+from gesso.train.carried_checkpoint import (
+    DENOISER_WEIGHTS_FILE,
+    CarriedCheckpointError,
+    config_hash,
+    is_carried,
+    load_carried,
+)
 from gesso.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from gesso.train.feature_cache import build_feature_cache
 from gesso.train.run_config import BaseRunConfig
@@ -138,8 +146,9 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     text_encoder, tokenizer = load_text_encoder()
     transformer = build_denoiser(denoiser_config(config))
     ckpt = latest_checkpoint(out_dir / "checkpoints")
+    step, warm_starts = 0, []  # warm_starts: the steps at which the optimiser started afresh
     if config.init_from and ckpt is None:  # a resumed run takes its weights from the checkpoint
-        warm_start(transformer, Path(config.init_from))
+        step, warm_starts = _start_from(transformer, config)
     pipe = GessoPipeline(transformer, vae, make_scheduler("euler", config.timestep_shift), text_encoder, tokenizer)
     image_size = pipe.native_size
     for turn in range(2 if world > 1 else 1):  # rank 0 writes the cache; then the others read it
@@ -152,10 +161,11 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     ema = EMAModel(transformer.parameters(), decay=config.ema_decay)
     ema_holder = build_denoiser(denoiser_config(config))
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=config.learning_rate, weight_decay=0.01)
-    generator = torch.Generator().manual_seed(config.seed + rank)
-    step = 0
+    ema.optimization_step = step
+    generator = torch.Generator().manual_seed(config.seed + step + rank)
     if ckpt is not None:
         step, state = load_checkpoint(ckpt, {"transformer": transformer, "ema": ema_holder}, optimizer)
+        warm_starts = [int(s) for s in state.get("warm_starts", [])]
         ema.shadow_params = [p.detach().clone() for p in ema_holder.parameters()]
         ema.optimization_step = step
         generators = state.get("generators") or [state["generator"]]
@@ -170,7 +180,7 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
     started, seen = time.perf_counter(), 0
     while step < config.max_steps:
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(config, step)
+            group["lr"] = _learning_rate(config, step, warm_starts[-1] if warm_starts else None)
         latents, states, mask = make_batch(features, batch_size, config.caption_dropout, generator, row_weights)
         device = accelerator.device
         with accelerator.autocast():
@@ -193,8 +203,9 @@ def train_base(config: BaseRunConfig, progress: bool = True) -> Path:
                     step,
                     {"transformer": accelerator.unwrap_model(model), "ema": ema_holder},
                     optimizer,
-                    {"generator": generator.get_state(), **({"generators": generators} if world > 1 else {})},
-                    {"config": asdict(config), "loss": loss.item()},
+                    {"generator": generator.get_state(), "warm_starts": warm_starts,
+                     **({"generators": generators} if world > 1 else {})},
+                    {"config": asdict(config), "loss": loss.item(), "warm_starts": warm_starts},
                 )
                 if config.sample_prompts:
                     _sample_grid(pipe, ema_holder, config.sample_prompts, ckpt / "samples.png")
@@ -222,13 +233,33 @@ def _every_rank(state: torch.Tensor, world: int, device: torch.device) -> list[t
     return [item.cpu() for item in gathered]
 
 
-def _learning_rate(config: BaseRunConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak."""
+def _learning_rate(config: BaseRunConfig, step: int, restarted_at: int | None = None) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak; after a warm start at step
+    `restarted_at`, times a linear ramp over `init_warmup_steps`."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
     cosine = 0.5 * (1 + torch.cos(torch.tensor(progress * torch.pi)).item())
-    return config.learning_rate * (0.1 + 0.9 * cosine)
+    lr = config.learning_rate * (0.1 + 0.9 * cosine)
+    if restarted_at is not None and config.init_warmup_steps > 0:
+        lr *= min(1.0, (step - restarted_at + 1) / config.init_warmup_steps)
+    return lr
+
+
+def _start_from(transformer: torch.nn.Module, config: BaseRunConfig) -> tuple[int, list[int]]:
+    """Weights for a run without checkpoints from `init_from`: a pipeline's denoiser starts a run
+    at step 0; a carried checkpoint goes on from its step (a warm start: fresh optimiser)."""
+    folder = Path(config.init_from)
+    if not is_carried(folder):
+        warm_start(transformer, folder)
+        return 0, []
+    carried = load_carried(folder, transformer, config.preset, DENOISER_WEIGHTS_FILE)
+    if carried.get("kind") != "denoiser" or bool(carried.get("pooled_text")) != config.pooled_text:
+        raise CarriedCheckpointError(f"init_from {folder}: not a carried denoiser of this config's shape")
+    if carried.get("config_hash") != config_hash(config):
+        sys.stderr.write(f"note: {folder} was trained with other settings\n")
+    step = int(carried["step"])
+    return step, [*carried.get("warm_starts", []), step]
 
 
 @torch.no_grad()

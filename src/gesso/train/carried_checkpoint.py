@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 FORMAT = "gesso-carried-checkpoint/1"
-WEIGHTS_FILE = "vae.safetensors"
+WEIGHTS_FILE = "vae.safetensors"  # an autoencoder's
+DENOISER_WEIGHTS_FILE = "denoiser.safetensors"  # a base denoiser's EMA weights
 META_FILE = "meta.json"
 PREVIEW_FILE = "reconstructions.png"
-# Settings that change where a run reads and writes or how often it reports, not what it learns.
+# Settings that change where a run reads and writes, how often it reports or how fast it runs,
+# not what it learns.
 UNHASHED = frozenset(
-    {"data_dir", "out_dir", "init_from", "init_warmup_steps", "log_every", "checkpoint_every"}
+    {"data_dir", "out_dir", "init_from", "init_warmup_steps", "log_every", "checkpoint_every",
+     "autoencoder_dir", "sample_prompts", "compile"}
 )
 
 
@@ -54,26 +58,35 @@ def cpu_name() -> str:
 
 
 def write_carried(
-    out: Path, weights: dict[str, torch.Tensor], meta: dict[str, Any], preview: Path | None = None
+    out: Path,
+    weights: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    preview: Path | None = None,
+    weights_file: str = WEIGHTS_FILE,
 ) -> Path:
     """Write `out/` (fp16 weights, meta.json, an optional preview image) via a tmp folder."""
     tmp = out.with_name(f".tmp-{out.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
-    save_file(half, tmp / WEIGHTS_FILE, metadata={"format": "pt", "gesso": FORMAT})
+    save_file(half, tmp / weights_file, metadata={"format": "pt", "gesso": FORMAT})
     (tmp / META_FILE).write_text(json.dumps({"format": FORMAT, **meta}, indent=2) + "\n")
     if preview is not None and preview.is_file():
-        shutil.copyfile(preview, tmp / PREVIEW_FILE)
+        shutil.copyfile(preview, tmp / preview.name)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
 
 
-def read_carried_meta(folder: Path) -> dict[str, Any]:
-    meta_path, weights = folder / META_FILE, folder / WEIGHTS_FILE
+def is_carried(folder: Path) -> bool:
+    """Whether `folder` looks like a carried checkpoint (rather than, say, a pipeline folder)."""
+    return (folder / META_FILE).is_file() and not (folder / "model_index.json").exists()
+
+
+def read_carried_meta(folder: Path, weights_file: str = WEIGHTS_FILE) -> dict[str, Any]:
+    meta_path, weights = folder / META_FILE, folder / weights_file
     if not meta_path.is_file() or not weights.is_file():
-        raise CarriedCheckpointError(f"init_from {folder}: needs {META_FILE} and {WEIGHTS_FILE}")
+        raise CarriedCheckpointError(f"init_from {folder}: needs {META_FILE} and {weights_file}")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
@@ -89,22 +102,24 @@ def read_carried_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
-def load_carried(folder: Path, module: torch.nn.Module, preset: str) -> dict[str, Any]:
+def load_carried(
+    folder: Path, module: torch.nn.Module, preset: str, weights_file: str = WEIGHTS_FILE
+) -> dict[str, Any]:
     """Load a carried checkpoint's weights into `module` (built from `preset`); return its meta.
 
     Refuses a checkpoint of another preset, or whose tensors do not fit `module` one for one.
     """
-    meta = read_carried_meta(folder)
+    meta = read_carried_meta(folder, weights_file)
     if meta.get("preset") != preset:
         found = meta.get("preset")
         raise CarriedCheckpointError(
             f"init_from {folder}: preset {found!r} does not match the config's {preset!r}"
         )
     try:
-        weights = load_file(folder / WEIGHTS_FILE)
+        weights = load_file(folder / weights_file)
     except Exception as exc:  # safetensors raises its own error types for a damaged file
         raise CarriedCheckpointError(
-            f"init_from {folder}: unreadable {WEIGHTS_FILE} ({exc})"
+            f"init_from {folder}: unreadable {weights_file} ({exc})"
         ) from exc
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in weights.items()}
@@ -116,3 +131,16 @@ def load_carried(folder: Path, module: torch.nn.Module, preset: str) -> dict[str
         )
     module.load_state_dict(weights)  # fp16 values are copied into the module's fp32 parameters
     return meta
+
+
+def check_same_settings(run: Any, named: Any, path: Path) -> None:
+    """Refuse a config file (`named`) whose training settings differ from the run's."""
+    a, b = dataclasses.asdict(run), dataclasses.asdict(named)
+    differ = sorted(k for k in a if k not in UNHASHED and a[k] != b[k])
+    if differ:
+        shown = ", ".join(f"{k} {a[k]!r} in the run, {b[k]!r} in the file" for k in differ[:3])
+        raise CarriedCheckpointError(f"{path} does not hold the run's settings: {shown}")
+
+
+def utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

@@ -50,7 +50,8 @@ class BaseRunConfig:
     mixed_precision: str = "auto"  # "auto": bf16 where the hardware has it (model/cpu_features.py)
     timestep_shift: float = 1.0
     pooled_text: bool = True  # the denoiser's pooled-prompt path (see model/denoiser.py)
-    init_from: str = ""  # a pipeline folder whose denoiser weights start a fresh run
+    init_from: str = ""  # a pipeline folder (a fresh run from its denoiser) or a carried checkpoint
+    init_warmup_steps: int = 100  # LR ramp after a warm start from a carried checkpoint
     balance_concepts: bool = False  # every concept the same share of steps (see base_loop.concept_weights)
     compile: bool = False  # torch.compile the training forward (about 1.2x on 2 CPU cores)
 
