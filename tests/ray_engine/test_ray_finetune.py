@@ -37,7 +37,7 @@ PLAIN_MARKERS = (b"lora_A", b"lora_B", b"exp_avg", b'"step"', b"\x89PNG")
 class RayFineTunes:
     """One SQLite database, sealed local blobs and a fine-tune worker whose training is Ray's."""
 
-    def __init__(self, root: Path, address: str, tiny_pipeline_dir: Path, workers: int = 2):
+    def __init__(self, root: Path, address: str, tiny_pipeline_dir: Path, workers: int = 2, drivers: int = 1):
         self.root = root
         self.settings = Settings(data_dir=root, models_dir=root / "models", ray_address=address,
                                  ray_train_workers=workers, ray_train_storage_path=str(root / "ray-train"))
@@ -45,14 +45,20 @@ class RayFineTunes:
         provider = open_key_provider(root / "keys")
         self.blobs = SealedBlobStore(LocalBlobStore(root / "blobs"), TenantKeyring(self.sessions.kw["bind"], provider))
         install_test_model(tiny_pipeline_dir, self.settings.models_dir)
-        queue = make_queue(self.sessions, self.blobs, self.settings.models_dir, "ray-driver", root / "disk")
-        self.worker = FineTuneWorker(queue, poll_seconds=0.1, heartbeat_s=5.0,
-                                     training=ray_finetune_training(self.settings))
+        # each driver is one fine-tune worker (a process of its own in production): its own lease
+        # owner and disk, the same database and blobs, one fine-tune at a time on the cluster
+        self.workers = [
+            FineTuneWorker(make_queue(self.sessions, self.blobs, self.settings.models_dir, f"ray-driver-{i}",
+                                      root / f"disk-{i}"),
+                           poll_seconds=0.1, heartbeat_s=5.0, training=ray_finetune_training(self.settings))
+            for i in range(drivers)
+        ]
+        self.worker = self.workers[0]
 
-    def add(self, tenant: str, epochs: int, checkpoint_every: int) -> str:
+    def add(self, tenant: str, epochs: int, checkpoint_every: int, created_at: float | None = None) -> str:
         tenant_key = tenant_id(self.sessions, tenant)
-        file_id = add_training_file(self.sessions, self.blobs, tenant_key, self.root / f"data-{tenant}")
-        job_id = add_job(self.sessions, tenant_key, file_id, self.root, n_epochs=epochs)
+        file_id = add_training_file(self.sessions, self.blobs, tenant_key, self.root / f"data-{tenant}-{time.monotonic_ns()}")
+        job_id = add_job(self.sessions, tenant_key, file_id, self.root, n_epochs=epochs, created_at=created_at)
         with self.sessions.begin() as session:
             job = session.get(FineTuningJobRecord, job_id)
             config = json.loads(job.config_json)
@@ -94,16 +100,45 @@ def assert_ciphertext(files: list[Path]) -> None:
         assert not raw.startswith(b"{") and len(raw) > SEALED_MAGIC_LEN, path
 
 
+def stop(env: RayFineTunes) -> None:
+    for worker in env.workers:
+        worker.stop(timeout=120)
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()  # the cluster's CPUs go back to the other tests
+
+
 @pytest.fixture()
 def ray_fine_tunes(ray_cluster, tmp_path, tiny_pipeline_dir):
     env = RayFineTunes(tmp_path, ray_cluster.address, tiny_pipeline_dir)
     env.worker.start()
     yield env
-    env.worker.stop(timeout=120)
-    import ray
+    stop(env)
 
-    if ray.is_initialized():
-        ray.shutdown()  # the cluster's CPUs go back to the other tests
+
+def test_two_fine_tunes_train_at_once_on_the_cluster_and_tenants_take_turns(ray_cluster, tmp_path, tiny_pipeline_dir):
+    # two drivers, one rank of 1 CPU each: the session's 2-CPU cluster holds both fine-tunes at once
+    env = RayFineTunes(tmp_path, ray_cluster.address, tiny_pipeline_dir, workers=1, drivers=2)
+    now = time.time()
+    order = ("acme", "acme", "globex")  # first come, first served would run both of acme's first
+    ids = [env.add(name, epochs=3, checkpoint_every=100, created_at=now + i) for i, name in enumerate(order)]
+    try:
+        for worker in env.workers:
+            worker.start()
+        finished = [env.wait(job_id, lambda job: job.status in ("succeeded", "failed", "cancelled"), "ended",
+                             timeout=300) for job_id in ids]
+    finally:
+        stop(env)
+    assert [job.status for job in finished] == ["succeeded"] * 3, [job.error_message for job in finished]
+    by_start = sorted(finished, key=lambda job: job.started_at)
+    tenant_of = dict(zip(ids, order, strict=True))
+    assert [tenant_of[job.id] for job in by_start] == ["acme", "globex", "acme"]
+    first, second = by_start[0], by_start[1]
+    assert second.started_at < first.finished_at  # both trained at the same time, one per driver
+    assert all(job.attempts == 0 for job in finished)
+    assert all(adapter_location(env.sessions, env.blobs, job.fine_tuned_model, tmp_path / f"fetched-{job.id}")[0]
+               == "gesso-base" for job in finished)
 
 
 def test_two_ranks_pause_resume_from_the_checkpoint_and_the_adapter_generates(ray_fine_tunes):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from urllib.parse import urlparse
 
 from gesso.offline import OFFLINE_ENV, force_offline
@@ -75,10 +76,16 @@ def setup_worker_process() -> None:
 
 
 def connect(settings: Settings) -> None:
-    """Join the cluster at `settings.ray_address` (idempotent in one process).
+    """Join the cluster at `settings.ray_address` (idempotent in one process, and safe from
+    several threads: the image and fine-tune workers of one process share the connection).
 
     Raises RayUnavailable with one sentence when no address is set or the cluster does not answer.
     """
+    with _JOINING:
+        _join(settings)
+
+
+def _join(settings: Settings) -> None:
     import ray
 
     if ray.is_initialized():
@@ -98,6 +105,9 @@ def connect(settings: Settings) -> None:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RayUnavailable(f"cannot reach the Ray cluster at {settings.ray_address}: {first}") from None
     log.info("joined the Ray cluster", extra={"ray_address": settings.ray_address})
+
+
+_JOINING = threading.Lock()
 
 
 def probe_head(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
