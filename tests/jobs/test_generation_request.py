@@ -31,7 +31,7 @@ def test_a_row_written_before_the_request_type_was_shared_still_reads():
            "output_compression": 100, "partial_images": 0}
     request = GenerationRequest.from_json(json.dumps(old))
     assert request.size == (64, 64) and request.seed == 3
-    assert json.loads(request.to_json()) == {**old, "background": "opaque"}  # later fields take their defaults
+    assert json.loads(request.to_json()) == {**old, "background": "opaque", "revised_prompt": ""}  # later fields take their defaults
 
 
 def test_batch_key_keeps_the_stored_shape_and_separates_incompatible_requests():

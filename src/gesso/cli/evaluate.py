@@ -21,6 +21,8 @@ def eval_cmd(
     reference: Annotated[Optional[Path], typer.Option(help="Corpus folder for the reference diversity.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON.")] = None,
     card: Annotated[bool, typer.Option(help="Store the report in the model folder and regenerate its card.")] = False,
+    revise_prompts: Annotated[bool, typer.Option(
+        help="Put paraphrases through the model's prompt-understanding step, as the API does by default.")] = True,
 ) -> None:
     """Prompt adherence (recogniser top-1/top-5 over all concepts, paraphrases) and diversity."""
     import json
@@ -28,7 +30,9 @@ def eval_cmd(
     from gesso.engine.device import pick_device
     from gesso.engine.model_registry import UnknownModel, resolve_model
     from gesso.engine.pipeline_cache import pipeline_cache_for
+    from gesso.model.prompt_vocabulary import load_vocabulary, revise
     from gesso.model.samplers import SAMPLERS, unknown_sampler
+    from gesso.model.text_encoder import MiniLMEmbedder
     from gesso.settings import get_settings
     from gesso.train.evaluation import ParaphraseError, evaluate, reference_set
     from gesso.train.recogniser_net import load_recogniser
@@ -48,6 +52,11 @@ def eval_cmd(
     if card and not (reference and (reference / "metadata.jsonl").is_file()):
         fail("--card needs --reference pointing at the training corpus (its counts go in the card)")
     pipe = pipeline_cache_for(settings, pick_device(settings.device)).get(model_dir, sampler)
+    revise_prompt = None
+    vocabulary = load_vocabulary(model_dir) if revise_prompts else None
+    if vocabulary is not None:
+        embed = MiniLMEmbedder(max_tokens=64)
+        revise_prompt = lambda prompt: revise(prompt, vocabulary, embed)  # noqa: E731
     net, labels = load_recogniser(recogniser)
     ref = reference_set(reference, labels) if reference else None
     try:
@@ -55,7 +64,7 @@ def eval_cmd(
             pipe, net, labels, paraphrases,
             steps=steps or settings.default_steps,
             guidance=settings.default_guidance if guidance is None else guidance,
-            limit=limit, reference_images=ref,
+            limit=limit, reference_images=ref, revise_prompt=revise_prompt,
         )
     except ParaphraseError as exc:
         fail(str(exc))

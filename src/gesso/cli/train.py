@@ -121,6 +121,27 @@ def train_carry_cmd(
     typer.echo(f"{out} step {meta['step']}/{meta['max_steps']}; {shown}")
 
 
+@train_app.command("vocabulary")
+def train_vocabulary_cmd(
+    model_dir: Annotated[Path, typer.Option(help="The pipeline folder to write prompt_vocabulary.safetensors into.")],
+    data_dir: Annotated[Path, typer.Option(help="The model's training corpus: its concepts and styles.")],
+    words_from: Annotated[Optional[list[Path]], typer.Option(
+        help="Another corpus whose words for the same concepts are added (repeatable).")] = None,
+) -> None:
+    """Write the model's prompt vocabulary: how plain-language prompts find its concepts."""
+    from gesso.model.text_encoder import MiniLMEmbedder
+    from gesso.train.vocabulary import write_vocabulary
+
+    for folder in [data_dir, *(words_from or [])]:
+        if not (folder / "metadata.jsonl").is_file():
+            fail(f"no metadata.jsonl in {folder}")
+    if not (model_dir / "model_index.json").is_file():
+        fail(f"{model_dir} is not a pipeline folder (no model_index.json)")
+    vocabulary = write_vocabulary(model_dir, data_dir, MiniLMEmbedder(max_tokens=64, cache_size=0), words_from or [])
+    typer.echo(f"{model_dir}: {len(vocabulary.concepts)} concepts, {len(vocabulary.owners)} descriptions, "
+               f"styles {', '.join(vocabulary.styles) or 'none'}")
+
+
 @train_app.command("base")
 def train_base_cmd(
     config: ConfigFile = Path("configs/base.yaml"),

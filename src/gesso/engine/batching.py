@@ -62,7 +62,7 @@ def run_batch(
     """
     first = requests[slots[0].request]
     images = pipe(
-        [requests[s.request].prompt for s in slots],
+        [requests[s.request].model_prompt for s in slots],
         negative_prompt=[requests[s.request].negative for s in slots],
         num_inference_steps=first.steps,
         guidance_scale=first.guidance,

@@ -106,6 +106,7 @@ def generate_to_files(
                 name = f"{label}_{slot.index}.png" if prompts_file else f"{slugify(req.prompt)}_{slot.seed}.png"
                 params = {
                     "prompt": req.prompt,
+                    **({"revised_prompt": req.revised_prompt} if req.revised_prompt else {}),
                     "negative_prompt": req.negative,
                     "seed": slot.seed,
                     "steps": req.steps,

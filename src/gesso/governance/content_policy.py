@@ -22,14 +22,13 @@ apply identically under both.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 
 from gesso.governance.blocked_terms import find_blocked_term
+from gesso.model.text_encoder import MiniLMEmbedder  # noqa: F401 - the embedder policies use
 
 Moderation = Literal["auto", "low"]
 Embedder = Callable[[list[str]], torch.Tensor]  # texts -> (N, D) L2-normalised embeddings
@@ -90,38 +89,6 @@ def text_views(text: str, moderation: Moderation) -> list[str]:
                 " ".join(words[i : i + WINDOW_WORDS]) for i in range(len(words) - WINDOW_WORDS + 1)
             ]
     return list(dict.fromkeys(v for v in views if v))
-
-
-class MiniLMEmbedder:
-    """Sentence embeddings from Gesso's MiniLM text encoder (loaded once, offline)."""
-
-    def __init__(self, max_tokens: int = 128, batch_size: int = 64, cache_size: int = 4096):
-        from gesso.model.text_encoder import load_text_encoder
-
-        self.model, self.tokenizer = load_text_encoder()
-        self.max_tokens = max_tokens
-        self.batch_size = batch_size
-        # A tenant's concept list is embedded on every request: remember recent texts.
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        from gesso.model.text_encoder import encode_text, pooled_embedding
-
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-            for start in range(0, len(missing), self.batch_size):
-                chunk = missing[start : start + self.batch_size]
-                states, mask = encode_text(chunk, self.model, self.tokenizer, self.max_tokens)
-                for text, vector in zip(chunk, pooled_embedding(states, mask).cpu()):
-                    self._cache[text] = vector
-            rows = [self._cache[t] for t in texts]
-            for text in texts:
-                self._cache.move_to_end(text)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return torch.stack(rows) if rows else torch.empty(0, 384)
 
 
 def find_blocked_concept(

@@ -54,8 +54,8 @@ class Governance:
         return StampingJobQueue(queue, self.sessions, self.identity, self.audit)
 
     def embedder(self):  # noqa: ANN201
-        """The MiniLM embedder for blocked concepts, loaded on first need."""
-        from gesso.governance.content_policy import MiniLMEmbedder
+        """The MiniLM embedder for blocked concepts and prompt revision, loaded on first need."""
+        from gesso.model.text_encoder import MiniLMEmbedder
 
         with self._lock:
             if self._embedder is None:

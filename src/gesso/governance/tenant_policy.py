@@ -41,6 +41,7 @@ class TenantSettings:
     image_retention_days: float | None = None  # None: kept until deleted
     job_retention_days: float | None = None
     model_approval_required: bool = False
+    prompt_revision: bool = True  # requests that do not say go through the prompt-understanding step
 
     def content_policy(self) -> ContentPolicy:
         return ContentPolicy(
@@ -88,6 +89,7 @@ class SettingsChange(BaseModel):
     image_retention_days: RetentionDays | None = None
     job_retention_days: RetentionDays | None = None
     model_approval_required: StrictBool = False
+    prompt_revision: StrictBool = True
 
 
 _LIST_RANGE = (
@@ -105,6 +107,7 @@ SETTING_RANGES = {
     "image_retention_days": _DAYS_RANGE,
     "job_retention_days": _DAYS_RANGE,
     "model_approval_required": "must be true or false",
+    "prompt_revision": "must be true or false",
 }
 
 
@@ -127,6 +130,7 @@ def tenant_settings(session: Session, tenant_id: str) -> TenantSettings:
         image_retention_days=_stored_days(row.image_retention_days),
         job_retention_days=_stored_days(row.job_retention_days),
         model_approval_required=row.model_approval_required,
+        prompt_revision=row.prompt_revision,
     )
 
 
@@ -160,6 +164,7 @@ def save_tenant_settings(session: Session, tenant_id: str, settings: TenantSetti
         "image_retention_days": settings.image_retention_days,
         "job_retention_days": settings.job_retention_days,
         "model_approval_required": settings.model_approval_required,
+        "prompt_revision": settings.prompt_revision,
         "updated_at": time.time(),
     }
     row = session.get(TenantGovernance, tenant_id)

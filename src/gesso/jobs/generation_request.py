@@ -20,6 +20,8 @@ class GenerationRequest:
     has no prompt of its own (""). `output_format` and `output_compression` say how the
     delivered images are encoded; `partial_images` how many previews a stream receives.
     `background` is "opaque" (on white) or "transparent" (RGBA, from a model with alpha).
+    `revised_prompt`, when set, is what the prompt-understanding step made of `prompt`: the model
+    is given it instead (`model_prompt`), and the response says so.
     """
 
     prompt: str
@@ -37,6 +39,12 @@ class GenerationRequest:
     output_compression: int = 100
     partial_images: int = 0
     background: str = "opaque"
+    revised_prompt: str = ""
+
+    @property
+    def model_prompt(self) -> str:
+        """The prompt the pipeline is given."""
+        return self.revised_prompt or self.prompt
 
     def batch_key(self) -> str:
         """Requests with equal keys may share pipeline calls: same kind, model, size, steps and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 
 import torch
 
@@ -64,3 +66,31 @@ def pooled_embedding(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.unsqueeze(-1).to(states.dtype)
     pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
     return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+class MiniLMEmbedder:
+    """Sentence embeddings from Gesso's MiniLM text encoder (loaded once, offline)."""
+
+    def __init__(self, max_tokens: int = 128, batch_size: int = 64, cache_size: int = 4096):
+        self.model, self.tokenizer = load_text_encoder()
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        # A tenant's concept list is embedded on every request: remember recent texts.
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                states, mask = encode_text(chunk, self.model, self.tokenizer, self.max_tokens)
+                for text, vector in zip(chunk, pooled_embedding(states, mask).cpu(), strict=True):
+                    self._cache[text] = vector
+            rows = [self._cache[t] for t in texts]
+            for text in texts:
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return torch.stack(rows) if rows else torch.empty(0, 384)

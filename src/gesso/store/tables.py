@@ -5,7 +5,18 @@ Times are Unix seconds (float), which is what the OpenAI response shapes carry.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -172,6 +183,7 @@ class TenantGovernance(Base):
     image_retention_days: Mapped[float | None] = mapped_column(Float, nullable=True)
     job_retention_days: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    prompt_revision: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_at: Mapped[float] = mapped_column(Float)
 
 

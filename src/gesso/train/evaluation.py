@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,8 @@ class EvalReport:
     sampler: str
     steps: int
     guidance: float
+    paraphrases_revised: int = 0  # paraphrase prompts the prompt-understanding step rewrote
+    revision_top1: float = 0.0  # of all paraphrases, those revised to their own concept
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +98,7 @@ def evaluate(
     diversity_concepts: int = 32,
     diversity_seeds: int = 4,
     reference_images: torch.Tensor | None = None,
+    revise_prompt: Callable[[str], str | None] | None = None,
 ) -> EvalReport:
     """Generate one image per concept from its canonical name and score top-1/top-5.
 
@@ -102,6 +106,8 @@ def evaluate(
     diversity across seeds: mean pairwise cosine distance of recogniser embeddings among
     `diversity_seeds` images of the same prompt (reference: the same figure for corpus images of
     one concept across styles, when `reference_images` (K, S, 3, H, W) is given).
+    `revise_prompt`: the prompt-understanding step a request gets by default (the model's
+    vocabulary), applied to the paraphrases as the API would; canonical names pass unchanged.
     """
     index = {item["concept"]: i for i, item in enumerate(labels)}
     paraphrases = read_paraphrases(paraphrase_file, index)  # before minutes of generation
@@ -112,6 +118,10 @@ def evaluate(
     ranks = ranks_of_targets(recogniser, images, targets)
 
     para_prompts = [p["prompt"] for p in paraphrases]
+    revised = [revise_prompt(p) if revise_prompt is not None else None for p in para_prompts]
+    revision_hits = sum(r is not None and (r == p["concept"] or r.startswith(f"{p['concept']}, "))
+                        for r, p in zip(revised, paraphrases, strict=True))
+    para_prompts = [r or p for r, p in zip(revised, para_prompts, strict=True)]
     para_targets = torch.tensor([index[p["concept"]] for p in paraphrases])
     para_images = generate_batched(pipe, para_prompts, list(range(len(para_prompts))), steps, guidance, batch, "eval paraphrases")
     para_ranks = ranks_of_targets(recogniser, para_images, para_targets)
@@ -144,6 +154,8 @@ def evaluate(
         sampler=sampler_name(pipe.scheduler),
         steps=steps,
         guidance=guidance,
+        paraphrases_revised=sum(r is not None for r in revised),
+        revision_top1=revision_hits / max(1, len(paraphrases)),
     )
 
 

@@ -117,6 +117,8 @@ def write_model_card(model_dir: Path, corpus_dir: Path, compute: dict, eval_repo
             f"| top-1 accuracy | {e['top1']:.1%} |",
             f"| top-5 accuracy | {e['top5']:.1%} |",
             f"| paraphrase prompts (`configs/paraphrases.yaml`) top-1 / top-5 | {e['paraphrase_top1']:.1%} / {e['paraphrase_top5']:.1%} (n={e['paraphrases']}) |",
+            *([f"| paraphrases the prompt-understanding step revised / to their own concept | "
+               f"{e['paraphrases_revised']} / {e['revision_top1']:.1%} |"] if e.get("paraphrases_revised") else []),
             f"| chance top-5 | {e['chance_top5']:.2%} |",
             f"| diversity across seeds (mean pairwise cosine distance of recogniser features) | {e['diversity']:.3f} |",
             f"| same figure for corpus images of one concept (styles, skin tones) | {e['reference_diversity']:.3f} |",

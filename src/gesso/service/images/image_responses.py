@@ -24,11 +24,12 @@ def images_body(
     """The `ImagesResponse` of a finished job, in the response format it asked for."""
     generation = GenerationRequest.from_json(job.spec_json)
     data = []
+    revised = {"revised_prompt": generation.revised_prompt} if generation.revised_prompt else {}
     for image in images:
         if job.response_format == "url":
-            data.append({"url": image_url(state, base_url, image.id)})
+            data.append({"url": image_url(state, base_url, image.id), **revised})
         else:
-            data.append({"b64_json": base64.b64encode(state.blobs.get(image.blob_key)).decode()})
+            data.append({"b64_json": base64.b64encode(state.blobs.get(image.blob_key)).decode(), **revised})
     body = {
         "created": int(job.created_at),
         "data": data,

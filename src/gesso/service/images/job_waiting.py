@@ -256,6 +256,7 @@ async def _stream(
                 "b64_json": base64.b64encode(data).decode(),
                 "image_index": image.index,
                 **stream_event_fields(generation, image_request.quality),
+                **({"revised_prompt": generation.revised_prompt} if generation.revised_prompt else {}),
             }
             yield sse_event(payload["type"], payload)
     finally:

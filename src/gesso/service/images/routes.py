@@ -31,6 +31,7 @@ from gesso.service.images.image_requests import (
 )
 from gesso.service.images.job_submission import MAX_IDEMPOTENCY_KEY, request_fingerprint
 from gesso.service.images.job_waiting import answer_image_request
+from gesso.service.images.prompt_revision import revised_request
 from gesso.service.images.schemas import (
     EditFields,
     GenerationBody,
@@ -113,9 +114,11 @@ async def create_generation(
     image_request = await run_in_threadpool(
         generation_request, body, state.settings, state.model_names(principal.tenant_id), _traits(state), _rng
     )
+    image_request = await run_in_threadpool(revised_request, state, principal, image_request, body.revise_prompt)
     await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
-        [("prompt", body.prompt), ("negative_prompt", body.negative_prompt)], body.moderation,
+        [("prompt", body.prompt), ("prompt", image_request.generation.revised_prompt or None),
+         ("negative_prompt", body.negative_prompt)], body.moderation,
         image_request.generation.model,
     )
     fingerprint = request_fingerprint({"endpoint": "generations", **body.model_dump(exclude_none=True)}, {})
@@ -166,7 +169,11 @@ async def _create_from_upload(
         endpoint.build, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id),
         _traits(state), _rng,
     )
+    image_request = await run_in_threadpool(
+        revised_request, state, principal, image_request, getattr(fields, "revise_prompt", None)
+    )
     texts = [(name, getattr(fields, name)) for name in ("prompt", "negative_prompt") if name in endpoint.fields.model_fields]
+    texts.append(("prompt", image_request.generation.revised_prompt or None))
     await run_in_threadpool(
         enforce_request_governance, state, principal, texts, getattr(fields, "moderation", None),
         image_request.generation.model,

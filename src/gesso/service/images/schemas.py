@@ -81,6 +81,9 @@ class GenerationBody(BaseModel):
     seed: Seed | None = None
     steps: Steps | None = None
     guidance_scale: Guidance | None = None
+    revise_prompt: StrictBool | None = Field(
+        None, description="Gesso: false keeps the prompt as written; unset takes the tenant's default."
+    )
 
 
 class ImageFormFields(BaseModel):
@@ -123,6 +126,7 @@ class EditFields(ImageFormFields, _EditPrompt):
     frame_count: FormAnimationValue | None = None
     frame_duration_ms: FormAnimationValue | None = None
     negative_prompt: FormPromptText | None = None  # Gesso extension
+    revise_prompt: bool | None = None  # Gesso extension, as for generations
 
 
 class VariationFields(ImageFormFields):
