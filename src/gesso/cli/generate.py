@@ -25,6 +25,11 @@ def generate(
     batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 8,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
     adapter: Annotated[Optional[Path], typer.Option(help="LoRA adapter folder (from `gesso finetune create`).")] = None,
+    background: Annotated[str, typer.Option(
+        help="opaque (on white) or transparent (RGBA, from a model with an alpha channel).")] = "opaque",
+    revise_prompt: Annotated[bool, typer.Option(
+        help="Map a plain-language prompt onto a concept the model knows (its prompt vocabulary); "
+             "each revision is said on stderr and kept in the PNG.")] = True,
 ) -> None:
     """Generate PNGs and print their paths, one per line."""
     from gesso.settings import get_settings
@@ -34,6 +39,8 @@ def generate(
         fail("give either a PROMPT or --prompts-file")
     if not 1 <= batch_size <= 64:
         fail("--batch-size must be between 1 and 64")
+    if background not in ("opaque", "transparent"):
+        fail(f"--background must be opaque or transparent, not {background!r}")
     # the model stack (torch, diffusers, transformers) loads only once the arguments are known good
     from gesso.engine import file_generation
 
@@ -54,6 +61,9 @@ def generate(
             out_dir=out,
             rng=random.Random(),
             adapter=adapter,
+            background=background,
+            revise_prompt=revise_prompt,
+            on_revision=lambda given, revised: typer.echo(f"revised prompt: {given!r} -> {revised!r}", err=True),
         )
     except file_generation.GenerationInputError as exc:
         fail(str(exc))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -19,7 +21,10 @@ from gesso.jobs.prompts_file import read_prompts_file
 from gesso.jobs.request_checks import check_request, parse_size
 from gesso.jobs.request_errors import BadRequest
 from gesso.model.adapters import AdapterError
+from gesso.model.pipeline_gesso import GessoPipeline
+from gesso.model.prompt_vocabulary import Embed, PromptVocabulary, load_vocabulary, revise
 from gesso.model.samplers import SAMPLERS, unknown_sampler
+from gesso.model.text_encoder import encode_text, pooled_embedding
 from gesso.settings import Settings
 
 
@@ -44,10 +49,15 @@ def generate_to_files(
     out_dir: Path,
     rng: random.Random,
     adapter: Path | None = None,
+    background: str = "opaque",
+    revise_prompt: bool = True,
+    on_revision: Callable[[str, str], None] = lambda given, revised: None,
 ) -> list[Path]:
     """Write `out_dir/<slug>_<seed>.png` (one prompt) or `out_dir/<id>_<k>.png` (prompts file).
 
     `adapter`: a LoRA adapter folder to generate with (see `gesso finetune create`).
+    `revise_prompt`: put each prompt through the model's prompt vocabulary, when it has one
+    (`on_revision(prompt, revised)` is told of each change).
     Every input is checked before the model runs; raises GenerationInputError with one line.
     """
     try:
@@ -72,10 +82,12 @@ def generate_to_files(
             guidance=settings.default_guidance if guidance is None else guidance,
             size=parse_size(size) if size else supported[0],
             negative=negative,
+            background=background,
         )
         if prompts_file is not None:
             labelled = read_prompts_file(
-                prompts_file, defaults, supported, settings.max_images_per_request, settings.max_steps
+                prompts_file, defaults, supported, settings.max_images_per_request, settings.max_steps,
+                traits.has_alpha,
             )
         else:
             checked = check_request(
@@ -88,6 +100,9 @@ def generate_to_files(
     labels = [label for label, _ in labelled]
     requests = resolve_seeds([request for _, request in labelled], rng)
     pipe = pipeline_cache_for(settings, device).get(model_dir, sampler)
+    vocabulary = load_vocabulary(model_dir) if revise_prompt else None
+    if vocabulary is not None:
+        requests = _revised(requests, vocabulary, _embedder(pipe), on_revision)
     batches = plan_batches(requests, batch_size)
     paths: list[Path] = []
     with_adapter = contextlib.ExitStack()
@@ -121,3 +136,22 @@ def generate_to_files(
     return paths
 
 
+def _embedder(pipe: GessoPipeline) -> Embed:
+    """Sentence embeddings from the pipeline's own text encoder (already loaded)."""
+    return lambda texts: pooled_embedding(*encode_text(texts, pipe.text_encoder, pipe.tokenizer, 64)).cpu()
+
+
+def _revised(
+    requests: list[GenerationRequest], vocabulary: PromptVocabulary, embed: Embed,
+    on_revision: Callable[[str, str], None],
+) -> list[GenerationRequest]:
+    revisions: dict[str, str | None] = {}
+    out = []
+    for request in requests:
+        if request.prompt not in revisions:
+            revisions[request.prompt] = revise(request.prompt, vocabulary, embed)
+            if revisions[request.prompt] is not None:
+                on_revision(request.prompt, revisions[request.prompt])
+        revised = revisions[request.prompt]
+        out.append(dataclasses.replace(request, revised_prompt=revised) if revised else request)
+    return out

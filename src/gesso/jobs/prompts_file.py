@@ -14,7 +14,8 @@ PROMPT_FILE_FIELDS = {"id", "prompt", "n", "seed", "steps", "guidance", "size", 
 
 
 def read_prompts_file(
-    path: Path, defaults: GenerationRequest, supported: list[tuple[int, int]], max_n: int, max_steps: int
+    path: Path, defaults: GenerationRequest, supported: list[tuple[int, int]], max_n: int, max_steps: int,
+    has_alpha: bool = False,
 ) -> list[tuple[str, GenerationRequest]]:
     """Parse a JSONL prompts file into (line id, checked request) pairs, the line's fields over
     `defaults`; raise BadRequest naming the first bad line."""
@@ -51,7 +52,7 @@ def read_prompts_file(
                 size=parse_size(obj["size"]) if "size" in obj else defaults.size,
                 negative=str(obj.get("negative", defaults.negative)),
             )
-            requests.append((ident, check_request(req, max_n, max_steps, supported)))
+            requests.append((ident, check_request(req, max_n, max_steps, supported, has_alpha)))
         except (ValueError, TypeError) as exc:
             raise BadRequest(f"{path}:{number}: {exc}") from None
     if not requests:
