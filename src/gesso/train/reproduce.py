@@ -22,7 +22,9 @@ def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[s
     from gesso.train.autoencoder_loop import train_autoencoder
     from gesso.train.base_loop import train_base
     from gesso.train.export import export_pipeline
+    from gesso.model.text_encoder import MiniLMEmbedder
     from gesso.train.recogniser_loop import train_recogniser
+    from gesso.train.vocabulary import write_vocabulary
 
     ae_cfg = load_run_config(configs / "autoencoder.yaml", AutoencoderRunConfig)
     base_cfg = load_run_config(configs / "base.yaml", BaseRunConfig)
@@ -43,6 +45,9 @@ def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[s
     timed("base", lambda: train_base(base_cfg))
     final = timed("base_stage2", lambda: train_base(stage2_cfg))
     timed("export", lambda: export_pipeline(final, models_dir / "gesso-base"))
+    # The shipped vocabulary took its words from the 128 px corpus too (richer keywords), when built.
+    richer = [folder for folder in (Path("corpus/base2"),) if (folder / "metadata.jsonl").is_file()]
+    timed("vocabulary", lambda: write_vocabulary(models_dir / "gesso-base", corpus, MiniLMEmbedder(max_tokens=64), richer))
     timed("recogniser", lambda: train_recogniser(rec_cfg))
     # The card reads compute.json beside the weights (`gesso eval --card` then fills in the rest).
     (models_dir / "gesso-base" / "compute.json").write_text(json.dumps(seconds, indent=2))
