@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from hashlib import sha256
 
 import pytest
 
@@ -19,6 +20,7 @@ from gesso.train.vocabulary import write_vocabulary
 from tests.conftest import png_bytes
 from tests.service.conftest import assert_openai_error, http, sdk
 from tests.service.server_process import running_server
+from tests.service.test_governance_audit import wait_for
 
 CONCEPTS = {"dog face": ["dog", "pet", "puppy"], "pizza": ["food", "cheese", "slice", "italian"],
             "rocket": ["space", "launch", "spaceship"]}
@@ -51,6 +53,9 @@ def test_a_description_is_revised_and_the_response_says_to_what(revising_server)
     proc, keys = revising_server
     result = sdk(proc, keys["revise-on"]["developer"]).images.generate(prompt="the head of a puppy, flat style")
     assert result.data[0].revised_prompt == "dog face, flat style"
+    record = wait_for(proc, keys["revise-on"]["admin"], "image.generated",
+                      lambda r: r["details"].get("revised_prompt_sha256") == sha256(b"dog face, flat style").hexdigest())
+    assert record["details"]["prompt_sha256"] == sha256(b"the head of a puppy, flat style").hexdigest()
     named = sdk(proc, keys["revise-on"]["developer"]).images.generate(prompt="dog face, flat style")
     assert named.data[0].revised_prompt is None  # nothing to revise: no field
 

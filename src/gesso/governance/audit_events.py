@@ -59,10 +59,14 @@ def record_image_generated(
     negative_prompt: str,
     prompt_mode: str,
     image_ids: list[str],
+    revised_prompt: str = "",
 ) -> None:
-    """`prompt_mode` is the tenant's setting: "store" keeps the text, "hash" only its sha256."""
+    """`prompt_mode` is the tenant's setting: "store" keeps the text, "hash" only its sha256;
+    `revised_prompt` (what the prompt-understanding step gave the model) is kept the same way."""
     details: dict[str, Any] = {"kind": kind, "model": model, "images": image_ids}
     details.update(prompt_detail(prompt, prompt_mode))  # type: ignore[arg-type]
+    if revised_prompt:
+        details.update({f"revised_{k}": v for k, v in prompt_detail(revised_prompt, prompt_mode).items()})  # type: ignore[arg-type]
     if negative_prompt:
         details.update({f"negative_{k}": v for k, v in prompt_detail(negative_prompt, prompt_mode).items()})  # type: ignore[arg-type]
     audit.append(tenant=tenant_id, actor=actor, action=IMAGE_GENERATED, target=job_id, details=details)

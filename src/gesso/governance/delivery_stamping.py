@@ -163,5 +163,5 @@ class StampingJobQueue:
         record_image_generated(
             self.audit, tenant_id, f"key:{api_key_id}", job_id,
             kind=request.kind, model=request.model, prompt=request.prompt, negative_prompt=request.negative,
-            prompt_mode=prompt_mode, image_ids=image_ids,
+            prompt_mode=prompt_mode, image_ids=image_ids, revised_prompt=request.revised_prompt,
         )
