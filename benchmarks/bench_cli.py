@@ -67,7 +67,3 @@ def run(runs: int = RUNS) -> str:
         "samples and writes the PNG.",
     ]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(run())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks import (
     bench_cli,
+    bench_delivery,
     bench_finetune,
     bench_flops,
     bench_generation,
@@ -28,7 +29,7 @@ from benchmarks.timing import machine
 BENCHES: dict[str, Callable[[], str]] = {
     module.__name__.rsplit(".", 1)[-1]: module.run
     for module in (
-        bench_generation, bench_flops, bench_training, bench_server, bench_replicas,
+        bench_generation, bench_flops, bench_training, bench_server, bench_delivery, bench_replicas,
         bench_finetune, bench_ray_serve, bench_ray_finetune, bench_cli,
     )
 }
