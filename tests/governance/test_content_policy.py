@@ -7,13 +7,13 @@ import torch
 
 from gesso.governance.content_policy import (
     ContentPolicy,
-    MiniLMEmbedder,
     check_captions,
     check_generation_request,
     check_moderation,
     check_texts,
     find_blocked_term,
 )
+from gesso.model.text_encoder import MiniLMEmbedder
 
 TERMS = ("bomb", "nerve agent", "acme", "kill")
 POLICY = ContentPolicy(
@@ -160,9 +160,7 @@ def test_empty_policy_allows_everything():
 
 
 def test_embedder_reuses_vectors_of_texts_it_has_seen(monkeypatch):
-    from gesso.governance import content_policy
-
-    embed = content_policy.MiniLMEmbedder(cache_size=3)
+    embed = MiniLMEmbedder(cache_size=3)
     first = embed(["a gun", "a bomb", "a gun"])
     encoded: list[list[str]] = []
     real = __import__("gesso.model.text_encoder", fromlist=["encode_text"]).encode_text

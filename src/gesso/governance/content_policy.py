@@ -28,7 +28,6 @@ from typing import Callable, Iterable, Literal, Sequence
 import torch
 
 from gesso.governance.blocked_terms import find_blocked_term
-from gesso.model.text_encoder import MiniLMEmbedder  # noqa: F401 - the embedder policies use
 
 Moderation = Literal["auto", "low"]
 Embedder = Callable[[list[str]], torch.Tensor]  # texts -> (N, D) L2-normalised embeddings

@@ -75,6 +75,9 @@ def setup_worker_process() -> None:
     enable_egress_guard(allowed, mode=os.environ.get(MODE_ENV, "strict"))  # type: ignore[arg-type]
 
 
+_JOINING = threading.Lock()
+
+
 def connect(settings: Settings) -> None:
     """Join the cluster at `settings.ray_address` (idempotent in one process, and safe from
     several threads: the image and fine-tune workers of one process share the connection).
@@ -106,8 +109,6 @@ def _join(settings: Settings) -> None:
         raise RayUnavailable(f"cannot reach the Ray cluster at {settings.ray_address}: {first}") from None
     log.info("joined the Ray cluster", extra={"ray_address": settings.ray_address})
 
-
-_JOINING = threading.Lock()
 
 
 def probe_head(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
