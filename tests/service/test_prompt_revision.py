@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import time
 from hashlib import sha256
+from pathlib import Path
 
 import pytest
 
 from gesso.data.dataset_format import DatasetRow
 from gesso.governance.api_keys import create_api_key
 from gesso.governance.tenants import create_tenant
+from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.assembly import assemble_pipeline
 from gesso.model.text_encoder import MiniLMEmbedder
 from gesso.store.database import database_url, open_database
@@ -111,3 +113,19 @@ def test_the_content_policy_sees_the_revised_prompt(revising_server):
             assert allowed.status_code == 200 and "revised_prompt" not in allowed.json()["data"][0]
         finally:
             client.patch("/v1/organization/settings", json={"blocked_terms": []})
+
+
+def test_a_fine_tuned_models_prompt_is_kept_unless_the_request_asks(revising_server):
+    from types import SimpleNamespace
+
+    from gesso.service.images.image_requests import ImageRequest
+    from gesso.service.images.prompt_revision import revised_request
+
+    proc, _ = revising_server
+    generation = GenerationRequest(prompt="the head of a puppy", model="ft:gesso-base:acme:brand:ftjob_x")
+    request = ImageRequest(generation, "b64_json", "auto", False, False, None)
+    embedder = MiniLMEmbedder(max_tokens=64)
+    state = SimpleNamespace(settings=SimpleNamespace(models_dir=Path(proc.env["GESSO_MODELS_DIR"])),
+                            governance=SimpleNamespace(embedder=lambda: embedder))
+    assert revised_request(state, None, request, None) is request  # the trigger and brand words stay
+    assert revised_request(state, None, request, True).generation.revised_prompt == "dog face"

@@ -2,6 +2,8 @@
 a concept the model knows (model/prompt_vocabulary.py), and the request carries both, so the
 response's `revised_prompt` says what the model was given. Never silent: a request turns it off
 with `revise_prompt: false`, and a tenant sets the default (`prompt_revision`, on unless changed).
+A fine-tuned model's prompts are revised only when the request asks: they carry the trigger word
+and the brand's own words, which the base model's vocabulary does not know and a revision drops.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import replace
 from gesso.engine.prompt_vocabularies import model_vocabulary
 from gesso.governance.authorisation import Principal
 from gesso.governance.tenant_policy import tenant_settings
-from gesso.jobs.model_ids import base_model_of
+from gesso.jobs.model_ids import base_model_of, is_fine_tuned
 from gesso.model.prompt_vocabulary import revise
 from gesso.service.images.image_requests import ImageRequest
 from gesso.service.runtime.app_state import ServiceState
@@ -27,6 +29,8 @@ def revised_request(
     """
     generation = image_request.generation
     if asked is False or not generation.prompt or generation.kind == "variation":
+        return image_request
+    if asked is None and is_fine_tuned(generation.model):
         return image_request
     vocabulary = model_vocabulary(state.settings.models_dir, base_model_of(generation.model))
     if vocabulary is None:
