@@ -9,8 +9,6 @@ the fp32 ones on a few of the run's images.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +23,8 @@ from gesso.train.carried_checkpoint import (
     PREVIEW_FILE,
     WEIGHTS_FILE,
     CarriedCheckpointError,
+    carried_meta,
     check_same_settings,
-    config_hash,
-    cpu_name,
-    utc,
     write_carried,
 )
 from gesso.train.checkpoints import META_FILE, latest_checkpoint
@@ -71,23 +67,7 @@ def carry_autoencoder_run(
                 f"fp16 weights change the reconstruction loss by {check['relative_change']:.2%} "
                 f"(over {tolerance:.2%}): {check['fp32_loss']:.5f} -> {check['fp16_loss']:.5f}"
             )
-    meta = {
-        "kind": "autoencoder",
-        "step": int(source["step"]),
-        "max_steps": config.max_steps,
-        "preset": config.preset,
-        "image_size": config.image_size,
-        "config_name": config_file.stem if config_file is not None else None,
-        "config_hash": config_hash(config),
-        "config": asdict(config),
-        "loss": source.get("loss"),
-        "checkpoint_written": utc((ckpt / META_FILE).stat().st_mtime),
-        "date": utc(time.time()),
-        "cpu": cpu_name(),
-        "source": str(ckpt),
-        "warm_starts": source.get("warm_starts", []),
-        "fp16_check": check,
-    }
+    meta = carried_meta("autoencoder", config, config_file, ckpt, source, check, image_size=config.image_size)
     write_carried(out, weights, meta, ckpt / PREVIEW_FILE)
     return meta
 

@@ -11,8 +11,6 @@ EMA weights from them, so the run goes on from its smoothed state.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,8 @@ from gesso.model.denoiser import build_denoiser
 from gesso.train.carried_checkpoint import (
     DENOISER_WEIGHTS_FILE,
     CarriedCheckpointError,
+    carried_meta,
     check_same_settings,
-    config_hash,
-    cpu_name,
-    utc,
     write_carried,
 )
 from gesso.train.checkpoints import META_FILE, latest_checkpoint
@@ -66,23 +62,7 @@ def carry_base_run(
             f"fp16 weights change the denoiser's prediction by {check['relative_change']:.2%} "
             f"(over {tolerance:.2%})"
         )
-    meta = {
-        "kind": "denoiser",
-        "step": int(source["step"]),
-        "max_steps": config.max_steps,
-        "preset": config.preset,
-        "pooled_text": config.pooled_text,
-        "config_name": config_file.stem if config_file is not None else None,
-        "config_hash": config_hash(config),
-        "config": asdict(config),
-        "loss": source.get("loss"),
-        "checkpoint_written": utc((ckpt / META_FILE).stat().st_mtime),
-        "date": utc(time.time()),
-        "cpu": cpu_name(),
-        "source": str(ckpt),
-        "warm_starts": source.get("warm_starts", []),
-        "fp16_check": check,
-    }
+    meta = carried_meta("denoiser", config, config_file, ckpt, source, check, pooled_text=config.pooled_text)
     write_carried(out, weights, meta, ckpt / SAMPLES_FILE, DENOISER_WEIGHTS_FILE)
     return meta
 

@@ -35,7 +35,6 @@ from gesso.model.samplers import make_scheduler
 from gesso.model.text_encoder import load_text_encoder
 from gesso.train.carried_checkpoint import (
     DENOISER_WEIGHTS_FILE,
-    CarriedCheckpointError,
     config_hash,
     is_carried,
     load_carried,
@@ -253,9 +252,7 @@ def _start_from(transformer: torch.nn.Module, config: BaseRunConfig) -> tuple[in
     if not is_carried(folder):
         warm_start(transformer, folder)
         return 0, []
-    carried = load_carried(folder, transformer, config.preset, DENOISER_WEIGHTS_FILE)
-    if carried.get("kind") != "denoiser" or bool(carried.get("pooled_text")) != config.pooled_text:
-        raise CarriedCheckpointError(f"init_from {folder}: not a carried denoiser of this config's shape")
+    carried = load_carried(folder, transformer, config.preset, DENOISER_WEIGHTS_FILE)  # refuses another shape
     if carried.get("config_hash") != config_hash(config):
         sys.stderr.write(f"note: {folder} was trained with other settings\n")
     step = int(carried["step"])

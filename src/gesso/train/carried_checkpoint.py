@@ -133,6 +133,31 @@ def load_carried(
     return meta
 
 
+def carried_meta(
+    kind: str, config: Any, config_file: Path | None, ckpt: Path, source: dict[str, Any],
+    check: dict[str, Any] | None, **shape: Any,
+) -> dict[str, Any]:
+    """The meta.json of a carried checkpoint of `kind` made from the run checkpoint `ckpt`
+    (whose own meta is `source`); `shape` adds what the model is (preset, size, ...)."""
+    return {
+        "kind": kind,
+        "step": int(source["step"]),
+        "max_steps": config.max_steps,
+        "preset": config.preset,
+        **shape,
+        "config_name": config_file.stem if config_file is not None else None,
+        "config_hash": config_hash(config),
+        "config": dataclasses.asdict(config),
+        "loss": source.get("loss"),
+        "checkpoint_written": utc((ckpt / META_FILE).stat().st_mtime),
+        "date": utc(time.time()),
+        "cpu": cpu_name(),
+        "source": str(ckpt),
+        "warm_starts": source.get("warm_starts", []),
+        "fp16_check": check,
+    }
+
+
 def check_same_settings(run: Any, named: Any, path: Path) -> None:
     """Refuse a config file (`named`) whose training settings differ from the run's."""
     a, b = dataclasses.asdict(run), dataclasses.asdict(named)

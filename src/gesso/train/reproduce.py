@@ -19,10 +19,10 @@ from gesso.train.run_config import (
 def reproduce_base_model(configs: Path, models_dir: Path, cache: Path) -> dict[str, float]:
     """Run every stage; return wall-clock seconds per stage (also written to the model's compute.json)."""
     from gesso.data.emoji_corpus import build_emoji_corpus
+    from gesso.model.text_encoder import MiniLMEmbedder
     from gesso.train.autoencoder_loop import train_autoencoder
     from gesso.train.base_loop import train_base
     from gesso.train.export import export_pipeline
-    from gesso.model.text_encoder import MiniLMEmbedder
     from gesso.train.recogniser_loop import train_recogniser
     from gesso.train.vocabulary import write_vocabulary
 
