@@ -13,6 +13,7 @@ import pytest
 
 from gesso.data.dataset_format import DatasetRow
 from gesso.governance.api_keys import create_api_key
+from gesso.governance.tenant_policy import TenantSettings
 from gesso.governance.tenants import create_tenant
 from gesso.jobs.generation_request import GenerationRequest
 from gesso.model.assembly import assemble_pipeline
@@ -127,5 +128,6 @@ def test_a_fine_tuned_models_prompt_is_kept_unless_the_request_asks(revising_ser
     embedder = MiniLMEmbedder(max_tokens=64)
     state = SimpleNamespace(settings=SimpleNamespace(models_dir=Path(proc.env["GESSO_MODELS_DIR"])),
                             governance=SimpleNamespace(embedder=lambda: embedder))
-    assert revised_request(state, None, request, None) is request  # the trigger and brand words stay
-    assert revised_request(state, None, request, True).generation.revised_prompt == "dog face"
+    settings = TenantSettings()  # revision on by default, no policy
+    assert revised_request(state, None, request, None, settings) is request  # the trigger and brand words stay
+    assert revised_request(state, None, request, True, settings).generation.revised_prompt == "dog face"

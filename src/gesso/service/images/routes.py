@@ -114,12 +114,13 @@ async def create_generation(
     image_request = await run_in_threadpool(
         generation_request, body, state.settings, state.model_names(principal.tenant_id), _traits(state), _rng
     )
-    image_request = await run_in_threadpool(revised_request, state, principal, image_request, body.revise_prompt)
-    await run_in_threadpool(  # content policy and model approval, before any job row exists
+    settings = await run_in_threadpool(  # content policy and model approval, before any job row exists
         enforce_request_governance, state, principal,
-        [("prompt", body.prompt), ("prompt", image_request.generation.revised_prompt or None),
-         ("negative_prompt", body.negative_prompt)], body.moderation,
+        [("prompt", body.prompt), ("negative_prompt", body.negative_prompt)], body.moderation,
         image_request.generation.model,
+    )
+    image_request = await run_in_threadpool(
+        revised_request, state, principal, image_request, body.revise_prompt, settings, body.moderation
     )
     fingerprint = request_fingerprint({"endpoint": "generations", **body.model_dump(exclude_none=True)}, {})
     return await answer_image_request(
@@ -169,14 +170,13 @@ async def _create_from_upload(
         endpoint.build, fields, raw_mask is not None, state.settings, state.model_names(principal.tenant_id),
         _traits(state), _rng,
     )
-    image_request = await run_in_threadpool(
-        revised_request, state, principal, image_request, getattr(fields, "revise_prompt", None)
-    )
     texts = [(name, getattr(fields, name)) for name in ("prompt", "negative_prompt") if name in endpoint.fields.model_fields]
-    texts.append(("prompt", image_request.generation.revised_prompt or None))
-    await run_in_threadpool(
-        enforce_request_governance, state, principal, texts, getattr(fields, "moderation", None),
-        image_request.generation.model,
+    moderation = getattr(fields, "moderation", None)
+    settings = await run_in_threadpool(
+        enforce_request_governance, state, principal, texts, moderation, image_request.generation.model,
+    )
+    image_request = await run_in_threadpool(
+        revised_request, state, principal, image_request, getattr(fields, "revise_prompt", None), settings, moderation
     )
     fingerprint = request_fingerprint({"endpoint": endpoint.name, **form.fields}, uploads)
     return await answer_image_request(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gesso.governance.authorisation import Principal
 from gesso.governance.model_approval import model_usable
-from gesso.governance.tenant_policy import tenant_settings
+from gesso.governance.tenant_policy import TenantSettings, tenant_settings
 from gesso.service.http.errors import ApiError
 from gesso.service.policy.content_policy import enforce_content_policy
 from gesso.service.runtime.app_state import ServiceState
@@ -18,9 +18,10 @@ def enforce_request_governance(
     texts: list[tuple[str, str | None]],
     moderation: str | None,
     model: str,
-) -> None:
+) -> TenantSettings:
     """Raise ApiError 403 `model_not_approved` for a pending model of another key, or 400
-    `content_policy_violation` for the first text the policy refuses.
+    `content_policy_violation` for the first text the policy refuses; return the tenant's
+    settings, read once for the whole request.
 
     `moderation` is the request's level ("auto" when None; "low" only relaxes the semantic check).
     """
@@ -33,3 +34,4 @@ def enforce_request_governance(
             type="permission_error", param="model", code="model_not_approved",
         )
     enforce_content_policy(state, principal, texts, moderation=moderation or "auto", settings=settings)
+    return settings
