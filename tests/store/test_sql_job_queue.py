@@ -60,6 +60,17 @@ def test_claim_takes_compatible_jobs_up_to_max_images(queue):
     assert queue.claim_batch(max_images=3) == []
 
 
+def test_a_top_up_claims_only_jobs_of_its_key_that_fit(queue):
+    key = enqueue(queue, "job_a", n=1).batch_key()
+    enqueue(queue, "job_b", n=1, steps=8)  # older than job_c, but another batch
+    enqueue(queue, "job_c", n=3)  # its key, but more images than the room left
+    enqueue(queue, "job_d", n=1)
+    assert [job.id for job in queue.claim_batch(max_images=1)] == ["job_a"]
+    assert [job.id for job in queue.claim_batch(max_images=2, batch_key=key)] == ["job_d"]
+    assert queue.claim_batch(max_images=2, batch_key=key) == []
+    assert [job.id for job in queue.claim_batch(max_images=3)] == ["job_b"]
+
+
 def test_complete_writes_images_once(queue):
     enqueue(queue, "job_a", n=2)
     [claimed] = queue.claim_batch(8)

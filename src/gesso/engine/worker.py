@@ -11,6 +11,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from gesso.engine.batch_filling import top_up
 from gesso.engine.held_jobs import HeldJobs, ShutdownClock, deliver, fail_quietly, release_quietly
 from gesso.engine.image_encoding import encode_image
 from gesso.engine.job_execution import BatchAborted, execute_jobs
@@ -65,7 +66,8 @@ class EmbeddedWorker:
     A second thread renews the leases of the running jobs every `heartbeat_s`, so a job whose
     worker stops making progress can be claimed again once its lease lapses. A write the queue
     cannot make (database locked or gone) never fails a job: the job is handed back, or left to
-    its lease.
+    its lease. A batch with room left waits up to `batch_wait_s` for compatible jobs before it
+    runs (engine/batch_filling.py).
 
     Previews go to this process's `events`, and to `previews` too when given (requests waiting
     on other replicas read them there).
@@ -83,8 +85,10 @@ class EmbeddedWorker:
         heartbeat_s: float = 20.0,
         threads: ThreadBudget | None = None,
         previews: PreviewChannel | None = None,
+        batch_wait_s: float = 0.0,
     ):
         self.queue = queue
+        self.batch_wait_s = batch_wait_s
         self.previews = previews
         self.threads = threads or process_thread_budget()
         self.pipelines = pipelines
@@ -145,6 +149,7 @@ class EmbeddedWorker:
             if not jobs:
                 self._loop.idle()
                 continue
+            jobs = top_up(self.queue, jobs, self.max_batch_images, self.batch_wait_s, self._loop.idle)
             self._held.hold(jobs)
             try:
                 self.run_jobs(jobs)

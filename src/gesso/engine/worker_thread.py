@@ -24,10 +24,12 @@ class WorkerThread:
     def wake(self) -> None:
         self._wake.set()
 
-    def idle(self) -> None:
-        """Sleep until `wake()` is called or `poll_seconds` pass."""
-        self._wake.wait(self.poll_seconds)
+    def idle(self, seconds: float | None = None) -> bool:
+        """Sleep until `wake()` is called or `seconds` (default `poll_seconds`) pass; False once
+        the loop is told to stop."""
+        self._wake.wait(self.poll_seconds if seconds is None else seconds)
         self._wake.clear()
+        return not self.stopping.is_set()
 
     def stop(self, timeout: float) -> None:
         """Tell the loop to end, wake it, and wait up to `timeout` seconds for it."""

@@ -95,8 +95,8 @@ class StampingJobQueue:
         self.identity = identity
         self.audit = audit
 
-    def claim_batch(self, max_images: int) -> list[ClaimedJob]:
-        return self.inner.claim_batch(max_images)
+    def claim_batch(self, max_images: int, batch_key: str | None = None) -> list[ClaimedJob]:
+        return self.inner.claim_batch(max_images, batch_key)
 
     def fail(self, job_id: str, code: str, message: str) -> None:
         self.inner.fail(job_id, code, message)

@@ -59,9 +59,10 @@ class EncodedImage:
 
 
 class JobQueue(Protocol):
-    def claim_batch(self, max_images: int) -> list[ClaimedJob]:
+    def claim_batch(self, max_images: int, batch_key: str | None = None) -> list[ClaimedJob]:
         """Mark the oldest queued job and compatible ones (up to `max_images` images in all,
-        at least one job) as running and return them; [] when nothing waits."""
+        at least one job) as running and return them; [] when nothing waits. With `batch_key`,
+        only jobs of that key that fit in `max_images` (to top up a batch already claimed)."""
         ...
 
     def complete(self, finished: FinishedJob) -> bool:

@@ -111,12 +111,15 @@ class SqlJobQueue:
                 raise QueueUnavailable(f"{what}: {str(exc).splitlines()[0][:200]}") from exc
             raise
 
-    def claim_batch(self, max_images: int) -> list[ClaimedJob]:
-        """The oldest claimable job and compatible ones; a claim is one short transaction (a
-        failure raises and claims nothing, so the worker just tries again later)."""
+    def claim_batch(self, max_images: int, batch_key: str | None = None) -> list[ClaimedJob]:
+        """The oldest claimable job and compatible ones; with `batch_key`, only jobs of that key
+        that fit in `max_images` (a top-up of a batch already claimed). A claim is one short
+        transaction (a failure raises and claims nothing, so the worker just tries again later)."""
         with self.sessions.begin() as session:
             now = time.time()
             claimable = or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
+            if batch_key is not None:
+                claimable = and_(claimable, Job.batch_key == batch_key, Job.n <= max_images)
             # On PostgreSQL, rows another worker is claiming right now are skipped, not waited for
             # (SKIP LOCKED), so any number of workers take disjoint jobs; SQLite has one writer.
             first = session.scalars(

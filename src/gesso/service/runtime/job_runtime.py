@@ -85,6 +85,7 @@ def build_image_worker(
         runtime.finetuning.pipelines,
         events,
         settings.max_batch_images,
+        batch_wait_s=settings.batch_wait_s,
         preload_model=settings.default_model,
         observer=observer,
         heartbeat_s=max(0.5, settings.job_lease_s / 3),

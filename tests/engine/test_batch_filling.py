@@ -1,0 +1,51 @@
+"""Topping up a part-filled batch on the real SQL queue: what arrives in the window joins it."""
+
+from __future__ import annotations
+
+import threading
+
+from gesso.engine.batch_filling import images_in, top_up
+from gesso.engine.worker_thread import WorkerThread
+from tests.engine.test_worker import enqueue, queue  # noqa: F401  (the fixture)
+
+
+def test_jobs_queued_within_the_wait_join_the_batch_up_to_its_size(queue):  # noqa: F811
+    enqueue(queue, "job_a")
+    first = queue.claim_batch(3)
+    loop = WorkerThread("test", poll_seconds=1.0)
+
+    def arrivals() -> None:
+        for job_id in ("job_b", "job_c", "job_d"):
+            enqueue(queue, job_id)
+            loop.wake()
+
+    threading.Timer(0.05, arrivals).start()
+    jobs = top_up(queue, first, 3, wait_s=5.0, idle=loop.idle)
+    assert [job.id for job in jobs] == ["job_a", "job_b", "job_c"]  # full: it stops waiting
+    assert [job.id for job in queue.claim_batch(3)] == ["job_d"]
+
+
+def test_no_wait_or_a_full_batch_runs_as_claimed_and_a_stop_ends_the_wait(queue):  # noqa: F811
+    enqueue(queue, "job_a", n=2)
+    enqueue(queue, "job_b")
+    first = queue.claim_batch(1)
+    assert images_in(first) == 2
+    never = lambda seconds: (_ for _ in ()).throw(AssertionError("waited"))  # noqa: E731
+    assert top_up(queue, first, 2, wait_s=5.0, idle=never) == first
+    assert top_up(queue, first, 4, wait_s=0.0, idle=never) == first
+    assert top_up(queue, first, 4, wait_s=5.0, idle=lambda seconds: False) == first  # stopping
+    assert [job.id for job in queue.claim_batch(4)] == ["job_b"]
+
+
+def test_a_worker_that_is_never_woken_polls_within_the_wait(queue):  # noqa: F811
+    enqueue(queue, "job_a")
+    first = queue.claim_batch(4)
+    slept: list[float] = []
+
+    def idle(seconds: float) -> bool:
+        slept.append(seconds)
+        threading.Event().wait(seconds)
+        return True
+
+    assert top_up(queue, first, 4, wait_s=0.1, idle=idle) == first
+    assert slept and all(0 < s <= 0.1 / 5 for s in slept)  # a fifth of the wait at most
