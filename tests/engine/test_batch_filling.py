@@ -6,7 +6,7 @@ import threading
 
 from gesso.engine.batch_filling import images_in, top_up
 from gesso.engine.worker_thread import WorkerThread
-from tests.engine.test_worker import enqueue, queue  # noqa: F401  (the fixture)
+from tests.engine.test_worker import enqueue, make_worker, queue  # noqa: F401  (the fixture)
 
 
 def test_jobs_queued_within_the_wait_join_the_batch_up_to_its_size(queue):  # noqa: F811
@@ -49,3 +49,14 @@ def test_a_worker_that_is_never_woken_polls_within_the_wait(queue):  # noqa: F81
 
     assert top_up(queue, first, 4, wait_s=0.1, idle=idle) == first
     assert slept and all(0 < s <= 0.1 / 5 for s in slept)  # a fifth of the wait at most
+
+
+def test_a_draining_worker_claims_nothing_more_for_its_batch(queue, tiny_pipeline):  # noqa: F811
+    enqueue(queue, "job_a")
+    worker = make_worker(queue, tiny_pipeline, [])
+    worker.batch_wait_s = 5.0
+    first = queue.claim_batch(4)
+    enqueue(queue, "job_b")
+    threading.Timer(0.05, worker.drain, args=(1.0,)).start()
+    assert top_up(queue, first, 4, worker.batch_wait_s, worker._idle_for_more) == first
+    assert [job.id for job in queue.claim_batch(4)] == ["job_b"]

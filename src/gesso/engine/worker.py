@@ -149,7 +149,7 @@ class EmbeddedWorker:
             if not jobs:
                 self._loop.idle()
                 continue
-            jobs = top_up(self.queue, jobs, self.max_batch_images, self.batch_wait_s, self._loop.idle)
+            jobs = top_up(self.queue, jobs, self.max_batch_images, self.batch_wait_s, self._idle_for_more)
             self._held.hold(jobs)
             try:
                 self.run_jobs(jobs)
@@ -158,6 +158,10 @@ class EmbeddedWorker:
             finally:
                 self._held.let_go(jobs)
                 self._forget_previews(jobs)
+
+    def _idle_for_more(self, seconds: float) -> bool:
+        """A batch's wait for more jobs: False (claim nothing more) once stopping or draining."""
+        return self._loop.idle(seconds) and not self._shutdown.draining.is_set()
 
     def _forget_previews(self, jobs: list[ClaimedJob]) -> None:
         if self.previews is None:
