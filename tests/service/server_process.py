@@ -87,16 +87,16 @@ class ServerProcess(GessoProcess):
     ):
         self.root = root
         self.data_dir = root / "data"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.arguments = arguments
-        self.env = {
-            **gesso_environment(self.data_dir, models_dir, environment, settings),
-            "GESSO_HOST": "127.0.0.1",
-            "GESSO_PORT": str(self.port),
-        }
+        self.env = {**gesso_environment(self.data_dir, models_dir, environment, settings), "GESSO_HOST": "127.0.0.1"}
+        self._use_port(free_port())
         self.process: subprocess.Popen | None = None
         self.starts = 0
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env["GESSO_PORT"] = str(port)
 
     def launch(self) -> None:
         """Start the process without waiting for it to be ready (`wait_ready`)."""
@@ -108,8 +108,16 @@ class ServerProcess(GessoProcess):
         )
 
     def start(self, timeout: float = 90.0) -> None:
-        self.launch()
-        self.wait_ready(timeout)
+        """Launch and wait until ready. A free port can be taken by another process (a Ray
+        cluster opens many) before the server binds it: then the server starts on another."""
+        for attempt in range(3):
+            self.launch()
+            try:
+                return self.wait_ready(timeout)
+            except RuntimeError:
+                if attempt == 2 or "address already in use" not in self.log():
+                    raise
+            self._use_port(free_port())
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         assert self.process is not None
