@@ -163,8 +163,8 @@ def test_embedder_reuses_vectors_of_texts_it_has_seen(monkeypatch):
     embed = MiniLMEmbedder(cache_size=3)
     first = embed(["a gun", "a bomb", "a gun"])
     encoded: list[list[str]] = []
-    real = __import__("gesso.model.text_encoder", fromlist=["encode_text"]).encode_text
-    monkeypatch.setattr("gesso.model.text_encoder.encode_text", lambda t, *a: encoded.append(t) or real(t, *a))
+    real = __import__("gesso.model.text_encoder", fromlist=["sentence_embeddings"]).sentence_embeddings
+    monkeypatch.setattr("gesso.model.text_encoder.sentence_embeddings", lambda t, *a: encoded.append(t) or real(t, *a))
     again = embed(["a bomb", "a gun", "a cat"])
     assert encoded == [["a cat"]]  # only the new text went through MiniLM
     assert torch.equal(again[0], first[1]) and torch.equal(again[1], first[0])

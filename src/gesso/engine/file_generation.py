@@ -24,7 +24,7 @@ from gesso.model.adapters import AdapterError
 from gesso.model.pipeline_gesso import GessoPipeline
 from gesso.model.prompt_vocabulary import Embed, PromptVocabulary, load_vocabulary, revise
 from gesso.model.samplers import SAMPLERS, unknown_sampler
-from gesso.model.text_encoder import encode_text, pooled_embedding
+from gesso.model.text_encoder import sentence_embeddings
 from gesso.settings import Settings
 
 
@@ -138,7 +138,7 @@ def generate_to_files(
 
 def _embedder(pipe: GessoPipeline) -> Embed:
     """Sentence embeddings from the pipeline's own text encoder (already loaded)."""
-    return lambda texts: pooled_embedding(*encode_text(texts, pipe.text_encoder, pipe.tokenizer, 64)).cpu()
+    return lambda texts: sentence_embeddings(texts, pipe.text_encoder, pipe.tokenizer, 64).cpu()
 
 
 def _revised(
