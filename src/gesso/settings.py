@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     ray_train_gpus_per_worker: float = Field(0.0, ge=0, le=16)
     ray_train_storage_path: str | None = None
     max_batch_images: int = 8  # images per pipeline call; 1 turns batching off
-    batch_wait_s: float = Field(0.05, ge=0, le=5)  # how long a part-filled batch waits for compatible jobs
+    batch_wait_s: float = Field(0.05, ge=0, le=5)  # the longest pause between arrivals a part-filled batch waits for
     max_queued_jobs: int = 256  # queued + running jobs before new requests get 429
     job_max_attempts: int = 3  # a job interrupted this often is failed instead of re-run
     request_timeout_s: float = 600.0  # how long a synchronous request waits for its job

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
-from gesso.engine.batch_filling import images_in, top_up
+from gesso.engine.batch_filling import MAX_PAUSES, images_in, top_up
 from gesso.engine.worker_thread import WorkerThread
 from tests.engine.test_worker import enqueue, make_worker, queue  # noqa: F401  (the fixture)
 
@@ -60,3 +61,44 @@ def test_a_draining_worker_claims_nothing_more_for_its_batch(queue, tiny_pipelin
     threading.Timer(0.05, worker.drain, args=(1.0,)).start()
     assert top_up(queue, first, 4, worker.batch_wait_s, worker._idle_for_more) == first
     assert [job.id for job in queue.claim_batch(4)] == ["job_b"]
+
+
+def test_jobs_that_keep_arriving_keep_the_batch_waiting_past_one_pause(queue):  # noqa: F811
+    enqueue(queue, "job_a")
+    first = queue.claim_batch(8)
+    loop = WorkerThread("test", poll_seconds=1.0)
+    arrived = threading.Event()
+
+    def arrivals() -> None:
+        for k in range(4):  # one every 0.15 s: the last lands 0.6 s in, past a single 0.3 s pause
+            threading.Event().wait(0.15)
+            enqueue(queue, f"job_{k}")
+            loop.wake()
+        arrived.set()
+
+    threading.Thread(target=arrivals).start()
+    jobs = top_up(queue, first, 8, wait_s=0.3, idle=loop.idle)
+    assert arrived.wait(5)
+    assert [job.id for job in jobs] == ["job_a", "job_0", "job_1", "job_2", "job_3"]
+
+
+def test_the_whole_wait_is_bounded_while_jobs_keep_arriving(queue):  # noqa: F811
+    enqueue(queue, "job_a")
+    first = queue.claim_batch(100)
+    stop = threading.Event()
+
+    def arrivals() -> None:
+        k = 0
+        while not stop.is_set():
+            enqueue(queue, f"job_{k}")
+            k += 1
+            threading.Event().wait(0.01)
+
+    threading.Thread(target=arrivals).start()
+    started = time.monotonic()
+    try:
+        jobs = top_up(queue, first, 10_000, wait_s=0.05, idle=lambda s: threading.Event().wait(s) or True)
+    finally:
+        stop.set()
+    assert time.monotonic() - started < MAX_PAUSES * 0.05 + 1.0  # ends although jobs still arrive
+    assert len(jobs) > 5
